@@ -1,0 +1,212 @@
+"""The live screen: a worker's terminal as it looks now, emulated off the reading path.
+
+Owns one pyte `Screen` (never `HistoryScreen`: scrollback comes from the transcript) and
+the backlog of bytes not yet emulated. The reader only appends to the backlog; `pump()`
+emulates it in batches, and when the backlog is larger than the bound it skips ahead:
+resets the screen and replays only the tail that can still be visible, so a flood costs
+the emulator a few KB per frame, not every byte. Dirty rows accumulate for renderers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pyte
+
+# Backlog above this is not emulated byte for byte: the screen skips ahead to the tail.
+SKIP_AHEAD_BOUND = 32 * 1024
+# Most a skip-ahead replays (escape-heavy tails); line-oriented output needs far less.
+MAX_REPLAY = 32 * 1024
+# Queries a terminal must answer (DSR, DA): emulate up to them at once so the answer is right.
+_QUERY_RE = re.compile(rb"\x1b\[[?>]?[0-9]*[nc]")
+
+BRACKETED_PASTE = 2004 << 5  # pyte shifts private (DEC) modes left by 5
+APP_CURSOR_KEYS = 1 << 5  # DECCKM (?1), which pyte tracks but does not name
+
+
+class _AnsweringScreen(pyte.Screen):
+    """A pyte Screen whose replies (cursor position, device attributes) go to the program."""
+
+    def __init__(self, columns: int, lines: int, reply: Callable[[str], None] | None):
+        super().__init__(columns, lines)
+        self._reply = reply
+
+    def write_process_input(self, data: str) -> None:
+        if self._reply is not None:
+            self._reply(data)
+
+    def report_device_attributes(self, mode: int = 0, **kwargs: object) -> None:
+        # pyte only answers the primary DA without the private flag; answer as a VT102.
+        if mode == 0:
+            self.write_process_input("\x1b[?6c")
+
+    def set_title(self, param: str) -> None:  # contained: never reaches a real terminal
+        self.title = param
+
+    def set_icon_name(self, param: str) -> None:
+        self.icon_name = param
+
+
+class LiveScreen:
+    """pyte screen + backlog + dirty rows. Not thread-safe: one owner drives it."""
+
+    def __init__(
+        self,
+        columns: int = 80,
+        lines: int = 24,
+        reply: Callable[[str], None] | None = None,
+        bound: int = SKIP_AHEAD_BOUND,
+    ):
+        self._reply = reply
+        self.bound = bound
+        self._backlog = bytearray()
+        self.bytes_fed = 0  # stream offset the screen reflects once the backlog is pumped
+        self.skips = 0  # how many times the screen skipped ahead (for tests and stats)
+        self._line_start = 0  # stream offset just past the last emulated newline
+        self.dirty: set[int] = set()
+        self.generation = 0  # bumped on every change a renderer must redraw
+        self._make_screen(columns, lines)
+
+    def _make_screen(self, columns: int, lines: int) -> None:
+        self.screen = _AnsweringScreen(columns, lines, self._reply)
+        self.stream = pyte.ByteStream(self.screen)
+        self.dirty = set(range(lines))
+
+    @property
+    def columns(self) -> int:
+        return self.screen.columns
+
+    @property
+    def lines(self) -> int:
+        return self.screen.lines
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
+
+    # -- the reading path's only call ---------------------------------------------
+    def write(self, data: bytes) -> None:
+        """Queue bytes. Cheap: no parsing, unless they hold a query the program waits on."""
+        self._backlog += data
+        if b"\x1b[" in data and _QUERY_RE.search(data):
+            self.pump()
+
+    # -- the renderer's side ------------------------------------------------------
+    def pump(self, skip: bool = True) -> bool:
+        """Emulate the backlog; returns True if anything changed."""
+        if not self._backlog:
+            return False
+        data = bytes(self._backlog)
+        self._backlog.clear()
+        line_start = self._line_start
+        nl = data.rfind(b"\n")
+        if nl >= 0:
+            self._line_start = self.bytes_fed + nl + 1
+        if skip and len(data) > self.bound:
+            self._skip_ahead(data, line_start)
+        else:
+            self._feed(data)
+        self.bytes_fed += len(data)
+        self.generation += 1
+        return True
+
+    def _feed(self, data: bytes) -> None:
+        self.stream.feed(data)
+        self.dirty |= self.screen.dirty
+        self.screen.dirty.clear()
+
+    def _skip_ahead(self, data: bytes, line_start: int) -> None:
+        start = replay_start(data, self.columns, self.lines, self.bytes_fed, line_start)
+        modes = set(self.screen.mode)
+        self._make_screen(self.columns, self.lines)
+        self.screen.mode = modes
+        self.skips += 1
+        while start < len(data) and 0x80 <= data[start] < 0xC0:  # not mid-character
+            start += 1
+        self._feed(data[start:])
+        self.dirty = set(range(self.lines))
+
+    def resize(self, columns: int, lines: int) -> None:
+        if (columns, lines) == (self.columns, self.lines):
+            return
+        self.pump()
+        self.screen.resize(lines, columns)
+        self.dirty = set(range(lines))
+        self.screen.dirty.clear()
+        self.generation += 1
+
+    def reset(self) -> None:
+        self._backlog.clear()
+        self._make_screen(self.columns, self.lines)
+        self.generation += 1
+
+    def rebuild(self, tail: bytes, stream_offset: int) -> None:
+        """Start over from the last bytes of a transcript (a supervisor that came back)."""
+        self._backlog.clear()
+        self._make_screen(self.columns, self.lines)
+        start = replay_start(tail, self.columns, self.lines, stream_offset, stream_offset)
+        nl = tail.rfind(b"\n")
+        self._line_start = stream_offset + nl + 1 if nl >= 0 else stream_offset
+        # Start on a character, not in the middle of one.
+        while start < len(tail) and 0x80 <= tail[start] < 0xC0:
+            start += 1
+        self._feed(tail[start:])
+        self.bytes_fed = stream_offset + len(tail)
+        self.dirty = set(range(self.lines))
+        self.generation += 1
+
+    def take_dirty(self) -> set[int]:
+        rows, self.dirty = self.dirty, set()
+        return rows
+
+    # -- reading the screen -------------------------------------------------------
+    def text_lines(self) -> list[str]:
+        """The rows as plain text (wide-character placeholders dropped)."""
+        return list(self.screen.display)
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self.screen.display).rstrip("\n")
+
+    @property
+    def cursor(self) -> tuple[int, int, bool]:
+        c = self.screen.cursor
+        return c.x, c.y, not c.hidden
+
+    @property
+    def bracketed_paste(self) -> bool:
+        return BRACKETED_PASTE in self.screen.mode
+
+    @property
+    def app_cursor_keys(self) -> bool:
+        return APP_CURSOR_KEYS in self.screen.mode
+
+
+def replay_start(data: bytes, columns: int, lines: int, offset: int, line_start: int) -> int:
+    """Where in `data` (which begins at stream `offset`) a replay must start so that the
+    replayed tail fills the screen the way the whole stream would.
+
+    It walks back line by line, counting wrapped rows, until twice the screen's rows are
+    covered (the margin absorbs escape sequences, which take bytes but no columns), and
+    starts at that line's beginning. If the budget ends inside one long line, it starts at
+    a point of that line aligned to the wrap width, so the wrapped rows fall where they
+    would. `line_start` is the stream offset where the line in progress at `offset` began.
+    """
+    limit = max(0, len(data) - MAX_REPLAY)
+    rows = 0
+    pos = len(data)
+    while pos > limit:
+        nl = data.rfind(b"\n", limit, pos)
+        seg_start = nl + 1 if nl >= 0 else limit
+        rows += max(1, -(-(pos - seg_start) // columns))
+        if nl < 0:
+            break
+        if rows >= 2 * lines:
+            return seg_start
+        pos = nl
+    if limit == 0:
+        return 0
+    nl = data.rfind(b"\n", 0, limit)
+    line_begin = offset + nl + 1 if nl >= 0 else line_start
+    skew = (offset + limit - line_begin) % columns
+    return min(limit + (columns - skew) % columns, len(data))

@@ -71,6 +71,7 @@ class LiveScreen:
     def _make_screen(self, columns: int, lines: int) -> None:
         self.screen = _AnsweringScreen(columns, lines, self._reply)
         self.stream = pyte.ByteStream(self.screen)
+        self.screen.dirty.clear()  # our own set says what renderers must redraw
         self.dirty = set(range(lines))
 
     @property

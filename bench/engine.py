@@ -165,7 +165,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def tmux_env() -> dict[str, str]:
     env = dict(os.environ)
-    for key in ("TMUX", "TMUX_PANE", "TMUX_TMPDIR"):
+    for key in ("TMUX", "TMUX_PANE"):
         env.pop(key, None)
     env["SHELL"] = "/bin/sh"  # the pane commands are exec'd directly anyway (argv form)
     env["TERM"] = env.get("TERM") or "xterm-256color"
@@ -174,13 +174,21 @@ def tmux_env() -> dict[str, str]:
 
 
 def kill_tmux_server(socket: str, env: dict[str, str]) -> None:
-    subprocess.run(
-        [TMUX, "-L", socket, "kill-server"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=10,
-    )
+    """Kill our dedicated server and remove its socket file (tmux leaves it behind)."""
+    try:
+        subprocess.run(
+            [TMUX, "-L", socket, "kill-server"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=10,
+        )
+    finally:
+        path = Path(env.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}" / socket
+        try:
+            path.unlink()
+        except OSError:
+            pass
 
 
 def digest_segments(directory: Path) -> tuple[int, str, int]:

@@ -183,6 +183,16 @@ class LiveScreen:
         return APP_CURSOR_KEYS in self.screen.mode
 
 
+_UNSAFE = {c: " " for c in list(range(0, 32)) + [0x7F] + list(range(0x80, 0xA0))}
+_UNSAFE.update({c: " " for c in (0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)})
+
+
+def safe_text(text: str) -> str:
+    """Text from a worker's screen made safe to put on a real terminal: no C0/C1 controls
+    (an 8-bit CSI or a stray ESC could drive the person's terminal), no bidi overrides."""
+    return text.translate(_UNSAFE)
+
+
 def replay_start(data: bytes, columns: int, lines: int, offset: int, line_start: int) -> int:
     """Where in `data` (which begins at stream `offset`) a replay must start so that the
     replayed tail fills the screen the way the whole stream would.

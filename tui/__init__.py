@@ -1,0 +1,1 @@
+"""podium's client side: the command line, the Textual app and its screens."""

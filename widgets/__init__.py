@@ -1,0 +1,1 @@
+"""One widget per file; the Textual side of podium."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
+import threading
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +85,8 @@ class TranscriptWriter:
             view = view[written:]
 
     def _rotate(self) -> None:
-        os.fsync(self._fd)
-        os.close(self._fd)
+        # The closed segment is made durable off the reading path.
+        _sync_and_close_later(self._fd)
         live = self.directory / LIVE_NAME
         os.rename(live, self.directory / f"{LIVE_NAME}.{self._next_segment:06d}")
         self._next_segment += 1
@@ -93,8 +94,9 @@ class TranscriptWriter:
         self._open_live()
 
     def sync(self) -> None:
+        """Make what was written durable, without making the caller wait for the disk."""
         if self._fd >= 0:
-            os.fdatasync(self._fd)
+            _sync_and_close_later(os.dup(self._fd))
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -103,6 +105,16 @@ class TranscriptWriter:
             finally:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _sync_and_close_later(fd: int) -> None:
+    def work() -> None:
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=work, name="transcript-sync", daemon=True).start()
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,51 @@ class LiveScreen:
         c = self.screen.cursor
         return c.x, c.y, not c.hidden
 
+    def encode_row(self, y: int) -> list[list[object]]:
+        """Row y as runs `[text, fg, bg, flags]` (flags: 1 bold, 2 italic, 4 underline,
+        8 strike, 16 reverse, 32 blink), trailing default blanks dropped, text made safe."""
+        line = self.screen.buffer[y]
+        runs: list[list[object]] = []
+        text: list[str] = []
+        style: tuple[str, str, int] | None = None
+        for x in range(self.columns):
+            ch = line[x]
+            if ch.data == "":  # the cell a wide character covers
+                continue
+            st = (
+                ch.fg,
+                ch.bg,
+                ch.bold | ch.italics << 1 | ch.underscore << 2 | ch.strikethrough << 3 | ch.reverse << 4 | ch.blink << 5,
+            )
+            if st != style:
+                if text:
+                    runs.append([safe_text("".join(text)), *style])  # type: ignore[misc]
+                    text = []
+                style = st
+            text.append(ch.data)
+        if text:
+            runs.append([safe_text("".join(text)), *style])  # type: ignore[misc]
+        if runs and runs[-1][1:] == ["default", "default", 0]:
+            runs[-1][0] = str(runs[-1][0]).rstrip(" ")
+            if not runs[-1][0]:
+                runs.pop()
+        return runs
+
+    def snapshot(self, rows: set[int] | None = None) -> dict[str, object]:
+        """What a client needs to draw the screen (all rows, or only `rows`)."""
+        wanted = range(self.lines) if rows is None else sorted(r for r in rows if 0 <= r < self.lines)
+        x, y, visible = self.cursor
+        return {
+            "cols": self.columns,
+            "rows": self.lines,
+            "cursor": [x, y, visible],
+            "full": rows is None,
+            "lines": {str(r): self.encode_row(r) for r in wanted},
+            "title": safe_text(getattr(self.screen, "title", "") or ""),
+            "bracketed_paste": self.bracketed_paste,
+            "app_cursor": self.app_cursor_keys,
+        }
+
     @property
     def bracketed_paste(self) -> bool:
         return BRACKETED_PASTE in self.screen.mode

@@ -35,6 +35,17 @@ def strip_ansi(data: bytes) -> bytes:
     return ANSI_RE.sub(b"", data)
 
 
+_UNSAFE_TEXT = {c: None for c in list(range(0, 9)) + [0x0B, 0x0C] + list(range(0x0E, 0x20)) + [0x7F] + list(range(0x80, 0xA0))}
+_UNSAFE_TEXT.update({c: None for c in (0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)})
+
+
+def plain_text(data: bytes) -> str:
+    """Transcript bytes as text safe for a real terminal: escape sequences, controls (but
+    newline and tab) and bidi overrides removed, invalid UTF-8 replaced, CRLF made LF."""
+    text = strip_ansi(data).decode("utf-8", "replace").replace("\r\n", "\n")
+    return text.translate(_UNSAFE_TEXT)
+
+
 def segment_paths(directory: Path) -> list[Path]:
     """Closed segments in write order, then the live one (if present)."""
     closed = sorted(

@@ -106,6 +106,22 @@ class UnreadOutput:
         return front.decode("utf-8", "replace") + marker + back.decode("utf-8", "replace")
 
 
+def exec_answer(
+    unread: UnreadOutput,
+    exited: bool,
+    exit_code: int | None,
+    session_id: int | str,
+    max_output_tokens: int | None,
+    transcript_path: Path | str,
+) -> dict[str, object]:
+    """The model's answer: output since the last read, then exit_code or session_id."""
+    tokens = DEFAULT_MAX_OUTPUT_TOKENS if max_output_tokens is None else max(0, max_output_tokens)
+    output = unread.take(tokens * BYTES_PER_TOKEN, final=exited, note=f"; every byte is in {transcript_path}")
+    if exited:
+        return {"output": output, "exit_code": exit_code}
+    return {"output": output, "session_id": session_id}
+
+
 @dataclass
 class ExecSession:
     id: int
@@ -194,16 +210,13 @@ class UnifiedExec:
         return self._answer(session, max_output_tokens)
 
     def _answer(self, session: ExecSession, max_output_tokens: int | None) -> dict[str, object]:
-        tokens = DEFAULT_MAX_OUTPUT_TOKENS if max_output_tokens is None else max(0, max_output_tokens)
         exited = session.exited
-        note = f"; every byte is in {session.transcript_path}"
-        output = session.unread.take(tokens * BYTES_PER_TOKEN, final=exited, note=note)
+        answer = exec_answer(session.unread, exited, session.pty.exit_code, session.id, max_output_tokens, session.transcript_path)
         if exited:
             self.sessions.pop(session.id, None)
             if session.pty.transcript is not None:
                 session.pty.transcript.close()
-            return {"output": output, "exit_code": session.pty.exit_code}
-        return {"output": output, "session_id": session.id}
+        return answer
 
     def get(self, session_id: int) -> ExecSession:
         try:

@@ -1,0 +1,210 @@
+"""The blackboard: a workspace's `.podium/` directory, the source of truth on disk.
+
+Owns where everything lives (paths), how it is written (atomically: temp file, fsync,
+rename), the per-worker `meta.toml`, `session.toml`, and the append-only `journal.jsonl`.
+Only the supervisor writes global state; a holder writes only its own worker's files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+WORKER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class BlackboardError(Exception):
+    """A file of the blackboard is missing, unreadable or malformed (the message names it)."""
+
+
+def now_iso(ts: float | None = None) -> str:
+    return datetime.fromtimestamp(ts if ts is not None else time.time(), timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
+    """Write `data` to `path` so a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _toml_clean(value: Any) -> Any:
+    """TOML has no null: drop None values (recursively)."""
+    if isinstance(value, dict):
+        return {k: _toml_clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_toml_clean(v) for v in value if v is not None]
+    return value
+
+
+def write_toml(path: Path, data: dict[str, Any]) -> None:
+    atomic_write(path, tomli_w.dumps(_toml_clean(data)))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise BlackboardError(f"{path}: missing") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise BlackboardError(f"{path}: malformed TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise BlackboardError(f"{path}: not UTF-8: {exc}") from None
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def runtime_root() -> Path:
+    """Owner-only directory for sockets (a Unix socket path must stay under ~108 bytes)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if not base or not os.path.isdir(base) or not os.access(base, os.W_OK):
+        base = tempfile.gettempdir()
+    return Path(base) / f"podium-{os.getuid()}"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        raise BlackboardError(f"{path}: owned by uid {st.st_uid}, not by you; refusing to use it")
+    if st.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+class Blackboard:
+    """Paths of one workspace's `.podium/`."""
+
+    def __init__(self, workspace: Path | str):
+        self.workspace = Path(workspace).resolve()
+        self.root = self.workspace / ".podium"
+        digest = hashlib.sha256(str(self.workspace).encode()).hexdigest()[:16]
+        self.run_dir = runtime_root() / digest
+
+    # -- paths -------------------------------------------------------------------
+    @property
+    def session_toml(self) -> Path:
+        return self.root / "session.toml"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.jsonl"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / "supervisor.lock"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "supervisor.log"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.run_dir / "supervisor.sock"
+
+    @property
+    def workers_dir(self) -> Path:
+        return self.root / "workers"
+
+    def worker_dir(self, name: str) -> Path:
+        return self.workers_dir / name
+
+    def holder_socket(self, name: str) -> Path:
+        return self.run_dir / f"w-{name}.sock"
+
+    def prepare(self) -> None:
+        """Create `.podium/` and the private socket directory, or say clearly why not."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.workers_dir.mkdir(exist_ok=True)
+            probe = self.root / f".write-probe-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise BlackboardError(f"workspace {self.workspace} is not writable: {exc.strerror}") from None
+        ensure_private_dir(runtime_root())
+        ensure_private_dir(self.run_dir)
+
+    # -- workers -----------------------------------------------------------------
+    def worker_names(self) -> list[str]:
+        if not self.workers_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.workers_dir.iterdir() if (p / "meta.toml").exists())
+
+    def read_meta(self, name: str) -> dict[str, Any]:
+        return read_toml(self.worker_dir(name) / "meta.toml")
+
+    def write_meta(self, name: str, meta: dict[str, Any]) -> None:
+        write_toml(self.worker_dir(name) / "meta.toml", meta)
+
+
+class Journal:
+    """`journal.jsonl`: one JSON object a line, appended, never rewritten."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+    def write(self, entry_type: str, worker: str | None = None, /, **fields: Any) -> dict[str, Any]:
+        entry: dict[str, Any] = {"ts": now_iso(), "type": entry_type}
+        if worker is not None:
+            entry["worker"] = worker
+        entry.update(fields)
+        os.write(self._fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        return entry
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Entries and, for every line that is not a JSON object, an error naming it."""
+    entries: list[dict[str, Any]] = []
+    errors: list[str] = []
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return entries, errors
+    for n, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+            if not isinstance(obj, dict):
+                raise ValueError("not an object")
+            entries.append(obj)
+        except (ValueError, UnicodeDecodeError) as exc:
+            errors.append(f"{path}:{n}: bad journal line ({exc})")
+    return entries, errors

@@ -146,9 +146,9 @@ class Blackboard:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.workers_dir.mkdir(exist_ok=True)
-            probe = self.root / f".write-probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
         except OSError as exc:
             raise BlackboardError(f"workspace {self.workspace} is not writable: {exc.strerror}") from None
         ensure_private_dir(runtime_root())

@@ -62,6 +62,18 @@ def worker_env(env: Mapping[str, str] | None) -> dict[str, str]:
     return merged
 
 
+_RESET_SIGNALS = [s for s in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGTERM, signal.SIGQUIT,
+                                signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD, signal.SIGXFSZ, signal.SIGWINCH)]
+
+
+def _default_signals() -> None:
+    """In the child before exec: ignored signals stay ignored across exec, and Python (and
+    the holder) ignore SIGPIPE, SIGXFSZ and more. A worker starts as from a shell."""
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def _describe_status(status: int) -> tuple[int, int | None]:
     """(exit code, signal) with the shell's 128+N convention for a signal death."""
     if os.WIFSIGNALED(status):
@@ -136,6 +148,7 @@ class PtySession:
                 dimensions=(self.lines, self.columns),
                 echo=True,
                 use_poll=True,
+                preexec_fn=_default_signals,
             )
         except pexpect.ExceptionPexpect as exc:
             raise SpawnError(f"podium: cannot start {self.argv[0]}: {exc}", 127) from None

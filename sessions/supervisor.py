@@ -208,6 +208,12 @@ class Worker:
         else:
             state, reason = "failed", f"exit code {code}"
         self.link = None
+        # Watchers get the last screen before they hear how the worker ended.
+        self.screen.pump()
+        rows = self.screen.take_dirty()
+        if rows:
+            for client in self.watchers:
+                client.mark_dirty(self.name, rows)
         self.set_state(state, reason)
 
 
@@ -329,8 +335,8 @@ class ClientConn:
             while not self.closed:
                 await self.wake.wait()
                 self.wake.clear()
-                while self.queue:
-                    self.writer.write(self.queue.popleft())
+                # Screens first: an event (a worker ended) never overtakes the screen
+                # that led to it.
                 for name in list(self.dirty):
                     rows = self.dirty.pop(name)
                     worker = self.sup.workers.get(name)
@@ -340,6 +346,8 @@ class ClientConn:
                         rows = None
                     snap = worker.screen.snapshot(rows)
                     self.writer.write(wire.encode_line({"event": "screen", "worker": name, **snap}))
+                while self.queue:
+                    self.writer.write(self.queue.popleft())
                 await self.writer.drain()
         except (ConnectionError, RuntimeError):
             self.close()
@@ -775,6 +783,7 @@ class Supervisor:
 
     async def op_follow(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         worker = self.worker(req)
+        client.events = True  # a follower hears when the worker ends
         worker.followers[client] = codecs.getincrementaldecoder("utf-8")("replace")
         return {"offset": worker.offset, "state": worker.state}
 

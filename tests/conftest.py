@@ -51,3 +51,77 @@ def proc_state(pid: int) -> str:
 
 
 os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+
+
+# -- supervised workspaces -------------------------------------------------------------
+import asyncio  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+# Sockets live under XDG_RUNTIME_DIR; a short private one keeps paths under 108 bytes and
+# keeps the tests' supervisors apart from a person's.
+_RUNTIME = tempfile.mkdtemp(prefix="pdm")
+os.environ["XDG_RUNTIME_DIR"] = _RUNTIME
+PODIUM = [sys.executable, "-m", "tui.cli"]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmd and ("sessions.holder" in cmd or "sessions.supervisor" in cmd):
+            pids.append(int(entry))
+    return pids
+
+
+def kill_everything_under(path: Path) -> None:
+    for pid in processes_mentioning(str(path)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def podium_cli(*args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*PODIUM, *args], cwd=cwd or ROOT, capture_output=True, text=True, input=input, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+async def wait_state(client, name: str, states: tuple[str, ...], timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        workers = {w["name"]: w for w in await client.request("ls")}
+        w = workers.get(name)
+        if w is not None and w["state"] in states:
+            return w
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} never reached {states}: {w}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def supervised(workspace: Path):
+    """A workspace with a running supervisor and a connected client; everything it
+    started (supervisor, holders, workers) is gone after the test."""
+    from sessions.client import connect_or_start
+
+    client, started = await connect_or_start(workspace, client="test")
+    assert started
+    yield workspace, client
+    try:
+        await asyncio.wait_for(client.request("stop", grace=0.5), 15)
+    except Exception:
+        pass
+    await client.close()
+    await asyncio.sleep(0.2)
+    kill_everything_under(workspace)

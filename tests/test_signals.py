@@ -117,3 +117,11 @@ async def test_resize_sends_sigwinch_and_the_new_size(ux, script):
     session.pty.resize(132, 50)
     r = await ux.write_stdin(r["session_id"], "", yield_time_ms=1000)
     assert "size 132x50" in r["output"]
+
+
+async def test_workers_start_with_no_ignored_signals(ux):
+    # Python (and podium's holder) ignore SIGPIPE and more; ignored signals survive exec,
+    # so a worker would not die of Ctrl+C or of a closed pipe. It must start clean.
+    r = await ux.exec_command(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"])
+    assert "SigIgn:\t0000000000000000" in r["output"]
+    assert "SigBlk:\t0000000000000000" in r["output"]

@@ -59,13 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     spawn.add_argument("name")
     spawn.add_argument("--kind", choices=["shell", "codex", "claude"], default=None)
     spawn.add_argument("--cwd", type=Path, default=None)
-    spawn.add_argument("cmd", nargs=argparse.REMAINDER)
+    spawn.add_argument("cmd", nargs="*", help="the command (after --)")
 
     ex = sub.add_parser("exec", help="exec_command: start CMD, wait, print JSON {output, session_id|exit_code}")
     ex.add_argument("--workdir", type=Path, default=None)
     ex.add_argument("--yield-ms", type=int, default=DEFAULT_EXEC_YIELD_MS)
     ex.add_argument("--max-output-tokens", type=int, default=None)
-    ex.add_argument("cmd", nargs=argparse.REMAINDER)
+    ex.add_argument("cmd", nargs="*", help="the command (after --)")
 
     wr = sub.add_parser("write", help="write_stdin: write CHARS (backslash escapes; empty polls), print JSON")
     wr.add_argument("session_id")
@@ -96,10 +96,6 @@ def unescape(chars: str) -> str:
     return codecs.decode(chars.replace("\\e", "\\x1b").encode("utf-8", "surrogateescape"), "unicode_escape").encode(
         "latin-1"
     ).decode("utf-8", "surrogateescape")
-
-
-def strip_dashdash(cmd: list[str]) -> list[str]:
-    return cmd[1:] if cmd and cmd[0] == "--" else cmd
 
 
 def human_age(iso: str | None) -> str:
@@ -194,7 +190,7 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         print(f"clients     {st['clients']}")
         return 0
     if cmd == "spawn":
-        argv = strip_dashdash(args.cmd)
+        argv = list(args.cmd)
         if not argv:
             raise CliError("podium spawn: no command (podium spawn NAME -- CMD ARGS...)", 2)
         cwd = str((args.cwd or Path.cwd()).resolve())
@@ -204,7 +200,7 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         print(f"podium: worker {w['name']} ({w['kind']}) running, pid {w['pid']}")
         return 0
     if cmd == "exec":
-        argv = strip_dashdash(args.cmd)
+        argv = list(args.cmd)
         if not argv:
             raise CliError("podium exec: no command (podium exec -- CMD ARGS...)", 2)
         workdir = str((args.workdir or Path.cwd()).resolve())
@@ -280,6 +276,9 @@ async def cmd_logs(args: argparse.Namespace, workspace: Path) -> int:
             client.on_event = None
             follow = await client.request("follow", worker=args.name)
             end = int(follow["offset"])
+            if follow["state"] in ("done", "failed", "interrupted", "lost"):
+                await client.close()
+                client = None
         except NotRunning:
             client = None  # nothing running: print what is on disk
     reader = TranscriptReader(wdir)
@@ -341,8 +340,19 @@ def attach(workspace: Path, autostart: bool) -> int:
     return run_plain_client(workspace, autostart=autostart)
 
 
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Everything after the first `--` is the worker's command, never podium's options."""
+    if "--" in argv:
+        cut = argv.index("--")
+        args = build_parser().parse_args(argv[:cut])
+        if hasattr(args, "cmd"):
+            args.cmd = list(args.cmd) + argv[cut + 1 :]
+        return args
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else argv)
     workspace = (args.workspace or Path.cwd()).resolve()
     try:
         if args.command == "version":

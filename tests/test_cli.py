@@ -1,0 +1,144 @@
+"""The command line, as a script or a person runs it: real subprocesses, JSON out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from conftest import kill_everything_under, podium_cli
+
+
+@pytest.fixture
+def ws(workspace):
+    yield workspace
+    podium_cli("-w", str(workspace), "stop", "--yes")
+    kill_everything_under(workspace)
+
+
+def cli(ws, *args, **kw):
+    return podium_cli("-w", str(ws), *args, **kw)
+
+
+def wait_ls(ws, name, states, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = cli(ws, "ls", "--json")
+        workers = {w["name"]: w for w in json.loads(r.stdout)} if r.returncode == 0 else {}
+        if name in workers and workers[name]["state"] in states:
+            return workers[name]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} never reached {states}: {workers.get(name)}")
+        time.sleep(0.1)
+
+
+def test_no_supervisor_and_stale_socket_are_one_line_errors(ws):
+    r = cli(ws, "ls")
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"podium: no supervisor running for {ws}"
+    assert cli(ws, "attach").returncode == 1
+    assert cli(ws, "start").returncode == 0
+    pid = json.loads(cli(ws, "status", "--json").stdout)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    r = cli(ws, "ls")
+    assert r.returncode == 1
+    assert "stale socket" in r.stderr and "left by a supervisor that died" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    # A new supervisor takes over the stale socket.
+    assert cli(ws, "start").returncode == 0
+    assert cli(ws, "ls").returncode == 0
+
+
+def test_unwritable_workspace():
+    target = "/proc/sys" if os.getuid() == 0 else "/"
+    r = podium_cli("-w", target, "start")
+    assert r.returncode == 1
+    assert "is not writable" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_exec_and_write_speak_json(ws):
+    r = cli(ws, "exec", "--", "sh", "-c", "echo hi; exit 5")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == {"output": "hi\r\n", "exit_code": 5}
+    r = cli(ws, "exec", "--yield-ms", "1500", "--", "python3", "-i", "-q")
+    first = json.loads(r.stdout)
+    sid = first["session_id"]
+    assert "exit_code" not in first and first["output"].endswith(">>> ")
+    r = json.loads(cli(ws, "write", str(sid), "print(6*7)\\n", "--yield-ms", "800").stdout)
+    assert "42" in r["output"] and r["session_id"] == sid
+    r = json.loads(cli(ws, "write", str(sid), "\\x03", "--yield-ms", "800").stdout)
+    assert "KeyboardInterrupt" in r["output"]
+    r = json.loads(cli(ws, "write", str(sid), "", "--yield-ms", "100").stdout)
+    assert r == {"output": "", "session_id": sid}
+    r = json.loads(cli(ws, "write", str(sid), "\\x04", "--yield-ms", "5000").stdout)
+    assert r["exit_code"] == 0
+    r = cli(ws, "exec", "--max-output-tokens", "20", "--", "seq", "1", "5000")
+    out = json.loads(r.stdout)["output"]
+    assert out.startswith("1\r\n") and out.endswith("5000\r\n") and "omitted" in out
+    # Exec sessions are workers like any other.
+    names = [w["name"] for w in json.loads(cli(ws, "ls", "--json").stdout)]
+    assert {f"exec-{sid}", "exec-1"} <= set(names)
+
+
+def test_spawn_ls_interrupt_kill_logs(ws):
+    assert cli(ws, "spawn", "sleeper", "--", "sleep", "60").returncode == 0
+    assert cli(ws, "spawn", "stubborn", "--", "sleep", "60").returncode == 0
+    r = cli(ws, "spawn", "painter", "--", "printf", "\\033]0;stolen title\\007\\033[31mred text\\033[0m\\n")
+    assert r.returncode == 0
+    workers = {w["name"]: w for w in json.loads(cli(ws, "ls", "--json").stdout)}
+    w = workers["sleeper"]
+    assert {"name", "kind", "state", "pid", "exit_code", "started", "last_output"} <= set(w)
+    assert w["state"] == "running" and w["kind"] == "shell"
+    assert "T" in w["started"]  # ISO in JSON
+    table = cli(ws, "ls").stdout
+    assert table.splitlines()[0].split()[:5] == ["NAME", "KIND", "STATE", "PID", "EXIT"]
+    assert "ago" in table  # humanized in the table
+    assert cli(ws, "interrupt", "sleeper").returncode == 0
+    w = wait_ls(ws, "sleeper", ("interrupted", "failed"))
+    assert w["state"] == "interrupted" and w["exit_code"] == 130
+    r = cli(ws, "kill", "stubborn")
+    assert r.returncode == 0 and "interrupted" in r.stdout and "SIGTERM" in r.stdout
+    wait_ls(ws, "painter", ("done",))
+    r = cli(ws, "logs", "painter")
+    assert r.stdout == "red text\n"
+    r = cli(ws, "logs", "ghost")
+    assert r.returncode == 1 and "unknown worker 'ghost'" in r.stderr
+    r = cli(ws, "interrupt", "ghost")
+    assert r.returncode == 1 and r.stderr.startswith("podium: unknown worker 'ghost'")
+    r = cli(ws, "interrupt", "painter")
+    assert r.returncode == 1 and "not running (done" in r.stderr
+
+
+def test_logs_follow_until_the_worker_ends(ws):
+    cli(ws, "spawn", "ticker", "--", "bash", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.25; done")
+    r = cli(ws, "logs", "-f", "ticker", timeout=30)
+    assert r.returncode == 0
+    assert r.stdout.splitlines() == [f"tick {i}" for i in range(1, 7)]
+
+
+def test_status_and_stop(ws):
+    cli(ws, "spawn", "a", "--", "sleep", "60")
+    st = json.loads(cli(ws, "status", "--json").stdout)
+    assert st["running"] and st["workspace"] == str(ws) and st["counts"] == {"running": 1}
+    assert st["socket"].endswith("supervisor.sock")
+    r = cli(ws, "stop", input="")
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert cli(ws, "ls").returncode == 0  # nothing was stopped
+    r = cli(ws, "stop", "--yes")
+    assert r.returncode == 0 and "stopped 1 worker" in r.stdout
+    r = cli(ws, "status", "--json")
+    assert r.returncode == 1 and json.loads(r.stdout)["running"] is False
+    meta = (ws / ".podium/workers/a/meta.toml").read_text()
+    assert 'state = "interrupted"' in meta
+
+
+def test_spawn_errors(ws):
+    r = cli(ws, "spawn", "x", "--", "no-such-command-xyz")
+    assert r.returncode == 1 and "command not found: no-such-command-xyz" in r.stderr
+    r = cli(ws, "spawn", "y", "--cwd", str(ws / "missing"), "--", "ls")
+    assert r.returncode == 1 and "working directory does not exist" in r.stderr
+    r = cli(ws, "spawn", "z")
+    assert r.returncode == 2 and "no command" in r.stderr

@@ -132,7 +132,17 @@ class LiveScreen:
         if (columns, lines) == (self.columns, self.lines):
             return
         self.pump()
-        self.screen.resize(lines, columns)
+        screen = self.screen
+        if lines < screen.lines:
+            # pyte drops rows from the top; like tmux, drop only what keeps the cursor in
+            # view and cut the rest from the bottom, so a prompt near the top survives.
+            drop_top = max(0, screen.cursor.y - (lines - 1))
+            kept = {row - drop_top: screen.buffer[row] for row in range(drop_top, drop_top + lines) if row in screen.buffer}
+            screen.buffer.clear()
+            screen.buffer.update(kept)
+            screen.cursor.y -= drop_top
+            screen.lines = lines
+        screen.resize(lines, columns)
         self.dirty = set(range(lines))
         self.screen.dirty.clear()
         self.generation += 1

@@ -126,3 +126,21 @@ def test_rebuild_from_a_transcript_tail():
     live.rebuild(data[-4000:], stream_offset=len(data) - 4000)
     assert live.text_lines() == full_emulation(data, 30, 10)
     assert live.bytes_fed == len(data)
+
+
+def test_shrinking_keeps_a_prompt_near_the_top():
+    live = LiveScreen(80, 24)
+    live.write(b"line one\r\nline two\r\nApply? [y/N] ")
+    live.pump()
+    live.resize(60, 10)
+    assert live.text_lines()[:3] == ["line one".ljust(60), "line two".ljust(60), "Apply? [y/N]".ljust(60)]
+    assert live.cursor[:2] == (13, 2)
+
+
+def test_shrinking_keeps_the_cursor_line_when_output_fills_the_screen():
+    live = LiveScreen(40, 20)
+    live.write("\r\n".join(f"row {i}" for i in range(30)).encode())
+    live.pump()
+    live.resize(40, 5)
+    assert [r.rstrip() for r in live.text_lines()] == [f"row {i}" for i in range(25, 30)]
+    assert live.cursor[1] == 4

@@ -45,10 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser = sub_add_parser  # type: ignore[method-assign]
 
-    sub.add_parser("attach", help="attach the dashboard to a running supervisor (fails if none runs)")
+    att = sub.add_parser("attach", help="attach the dashboard to a running supervisor (fails if none runs)")
+    att.add_argument("--plain", action="store_true", help="a plain-terminal view instead of the dashboard")
     sub.add_parser("start", help="start the supervisor without a UI")
     demo = sub.add_parser("demo", help="the demo session: real workers, no API key (its own workspace)")
     demo.add_argument("--no-attach", action="store_true", help="start the demo workers but do not attach")
+    demo.add_argument("--plain", action="store_true", help="a plain-terminal view instead of the dashboard")
 
     ls = sub.add_parser("ls", help="list workers")
     ls.add_argument("--json", action="store_true")
@@ -334,10 +336,23 @@ async def start_demo(workspace: Path) -> None:
         await client.close()
 
 
-def attach(workspace: Path, autostart: bool) -> int:
-    from .plain_client import run_plain_client
+def attach(workspace: Path, autostart: bool, plain: bool = False) -> int:
+    if plain:
+        from .plain_client import run_plain_client
 
-    return run_plain_client(workspace, autostart=autostart)
+        return run_plain_client(workspace, autostart=autostart)
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise CliError("podium: attaching needs a terminal (stdin and stdout must be a TTY)", 2)
+    if not autostart:
+        # Fail clearly (and before the screen switches) when nothing runs.
+        async def probe() -> None:
+            client = await SupervisorClient.connect(workspace, client="probe")
+            await client.close()
+
+        asyncio.run(probe())
+    from .app import run_app
+
+    return run_app(workspace, autostart=autostart)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -366,11 +381,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_attach:
                 print(f"podium: demo running in {workspace}")
                 return 0
-            return attach(workspace, autostart=True)
+            return attach(workspace, autostart=True, plain=args.plain)
         if args.command is None:
             return attach(workspace, autostart=True)
         if args.command == "attach":
-            return attach(workspace, autostart=False)
+            return attach(workspace, autostart=False, plain=args.plain)
         return asyncio.run(run_command(args, workspace))
     except CliError as exc:
         print(exc, file=sys.stderr)

@@ -1,0 +1,78 @@
+"""Drive podium the way a person does: in tmux, with send-keys and capture-pane."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_count = itertools.count()
+
+
+class Tmux:
+    def __init__(self, width: int = 140, height: int = 42):
+        self.socket = f"podium-test-{os.getpid()}-{next(_count)}"
+        self.width, self.height = width, height
+        # A placeholder window keeps the server alive while podium windows come and go.
+        self.run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), "sleep 100000")
+
+    def run(self, *args: str) -> str:
+        r = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)}: {r.stderr.strip()}")
+        return r.stdout
+
+    def podium_window(self, name: str, *podium_args: str) -> str:
+        env = {
+            "PYTHONPATH": str(ROOT),
+            "XDG_RUNTIME_DIR": os.environ["XDG_RUNTIME_DIR"],
+            "TERM": "xterm-256color",
+            "LANG": "C.UTF-8",
+        }
+        cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        cmd = f"env {cmd} {shlex.quote(sys.executable)} -m tui.cli {' '.join(shlex.quote(a) for a in podium_args)}"
+        self.run("new-window", "-t", "t", "-n", name, cmd)
+        return f"t:{name}"
+
+    def pane_pid(self, target: str) -> int:
+        return int(self.run("display-message", "-p", "-t", target, "#{pane_pid}").strip())
+
+    def capture(self, target: str) -> str:
+        return self.run("capture-pane", "-p", "-t", target)
+
+    def keys(self, target: str, *keys: str) -> None:
+        self.run("send-keys", "-t", target, *keys)
+
+    def wait_for(self, target: str, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            try:
+                screen = self.capture(target)
+            except RuntimeError:
+                screen = ""
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared in {target}:\n{screen}")
+
+    def settle(self, target: str, quiet: float = 0.6, timeout: float = 10.0) -> str:
+        """The pane's text once it stopped changing for `quiet` seconds."""
+        deadline = time.monotonic() + timeout
+        last, since = self.capture(target), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.capture(target)
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return now
+        return last
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)

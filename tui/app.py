@@ -1,0 +1,558 @@
+"""PodiumApp: the dashboard. A client of the supervisor that renders what it is sent and
+holds no state of its own (closing it loses nothing). Every request to the supervisor is
+fired from a task, so no key ever waits on the supervisor."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from sessions.blackboard import Blackboard
+from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
+from sessions.launch import build_command
+from themes import THEMES, resolve_theme
+from widgets.status_bar import StatusBar
+from widgets.terminal_pane import TerminalPane
+from widgets.worker_list import WorkerList
+
+from .config import Config, load_config
+from .screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
+
+PAGE = 9
+ACTIVE = ("starting", "running", "paused")
+
+
+class WorkerCommands(Provider):
+    """Per-worker commands for the palette: focus, zoom, interrupt, pause, kill, scroll back."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, PodiumApp)
+        matcher = self.matcher(query)
+        screen = app.dashboard
+        for name, w in app.roster.items():
+            options: list[tuple[str, Callable[[], Any], str]] = [
+                (f"Focus {name}", lambda n=name: screen.focus_worker(n), "show this worker's pane"),
+                (f"Zoom {name}", lambda n=name: (screen.focus_worker(n), screen.action_zoom()), "full-screen pane"),
+                (f"Scroll back {name}", lambda n=name: (screen.focus_worker(n), screen.action_scroll(-1)), "its whole transcript"),
+            ]
+            if w.get("state") in ("running", "paused"):
+                options += [
+                    (f"Interrupt {name}", lambda n=name: app.request("interrupt", worker=n), "Ctrl+C to the worker"),
+                    (f"Pause/continue {name}", lambda n=name: screen.toggle_pause(n), "SIGSTOP / SIGCONT"),
+                    (f"Kill {name}", lambda n=name: screen.confirm_kill(n), "SIGTERM, then SIGKILL"),
+                ]
+            for text, callback, help_text in options:
+                score = matcher.match(text)
+                if score > 0:
+                    yield Hit(score, matcher.highlight(text), callback, help=help_text)
+        for text, callback, help_text in (
+            ("New worker", screen.action_new_worker, "start a shell, codex or claude worker"),
+            ("Detach", app.action_detach, "leave; every worker keeps running"),
+            ("Help: keys", app.action_help, "every binding"),
+        ):
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text)
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("tab", "focus_pane_offset(1)", "Next", id="podium.next", tooltip="Focus the next pane", show=False),
+        Binding("shift+tab", "focus_pane_offset(-1)", "Previous", id="podium.previous", tooltip="Focus the previous pane", show=False),
+        *[Binding(str(n), f"focus_pane({n})", f"Pane {n}", id=f"podium.pane-{n}", tooltip=f"Focus worker {n}", show=False) for n in range(1, 10)],
+        Binding("enter", "interactive", "Type", id="podium.interactive", tooltip="Interactive mode: every key goes to the worker (ctrl+] leaves)"),
+        Binding("ctrl+c", "interrupt", "Interrupt", id="podium.interrupt", tooltip="Send Ctrl+C to the focused worker (never quits podium)"),
+        Binding("z", "zoom", "Zoom", id="podium.zoom", tooltip="Zoom the focused pane to full screen (again to unzoom)"),
+        Binding("n", "new_worker", "New", id="podium.new", tooltip="Start a new worker"),
+        Binding("s", "pause", "Pause", id="podium.pause", tooltip="Pause (SIGSTOP) or continue (SIGCONT) the focused worker"),
+        Binding("k", "kill", "Kill", id="podium.kill", tooltip="Terminate the focused worker (asks first)"),
+        Binding("pageup", "scroll(-1)", "Scroll", id="podium.page-up", tooltip="Scroll back through the whole transcript"),
+        Binding("pagedown", "scroll(1)", "Down", id="podium.page-down", tooltip="Scroll forward (past the end: live)", show=False),
+        Binding("slash", "search", "Search", id="podium.search", tooltip="Search the focused worker's whole transcript"),
+        Binding("escape", "live", "Live", id="podium.live", tooltip="Back to the live screen (or unzoom)"),
+        Binding("right_square_bracket", "page(1)", "Next page", id="podium.page-next", tooltip="Next page of panes (more than 9 workers)", show=False),
+        Binding("left_square_bracket", "page(-1)", "Prev page", id="podium.page-prev", tooltip="Previous page of panes", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.panes: dict[str, TerminalPane] = {}
+        self.page = 0
+        self.zoomed = False
+        self.interactive: TerminalPane | None = None
+
+    @property
+    def podium(self) -> PodiumApp:
+        app = self.app
+        assert isinstance(app, PodiumApp)
+        return app
+
+    def compose(self) -> ComposeResult:
+        yield WorkerList(clock=self.podium.clock, id="workers")
+        yield Container(id="panes")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    # -- which pane ---------------------------------------------------------------------
+    def focused_pane(self) -> TerminalPane | None:
+        focused = self.focused
+        if isinstance(focused, TerminalPane):
+            return focused
+        table = self.query_one(WorkerList)
+        if table.row_count and focused is table:
+            try:
+                name = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+            except Exception:
+                return None
+            return self.panes.get(name)
+        return None
+
+    def focused_worker(self) -> dict[str, Any] | None:
+        pane = self.focused_pane()
+        return self.podium.roster.get(pane.worker_name) if pane else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.interactive is not None:
+            return False  # every key belongs to the worker
+        worker = self.focused_worker()
+        state = worker.get("state") if worker else None
+        if action in ("interrupt", "kill", "pause", "interactive"):
+            return True if state in ("running", "paused") else None
+        if action in ("zoom", "scroll", "search"):
+            return True if worker else None
+        if action == "live":
+            pane = self.focused_pane()
+            return True if (pane and pane.scrollback is not None) or self.zoomed else None
+        if action == "page":
+            pages = max(1, math.ceil(len(self.podium.roster) / PAGE))
+            return True if pages > 1 else None
+        return True
+
+    # -- layout ---------------------------------------------------------------------------
+    def visible_names(self) -> list[str]:
+        names = list(self.podium.roster)
+        pages = max(1, math.ceil(len(names) / PAGE))
+        self.page = min(self.page, pages - 1)
+        return names[self.page * PAGE : self.page * PAGE + PAGE]
+
+    async def relayout(self) -> None:
+        want = self.visible_names()
+        container = self.query_one("#panes", Container)
+        focused = self.focused_pane()
+        focus_name = focused.worker_name if focused else None
+        if list(self.panes) != want:
+            gone = [n for n in self.panes if n not in want]
+            for name in gone:
+                await self.panes.pop(name).remove()
+            names = list(self.podium.roster)
+            fresh = []
+            for name in want:
+                if name not in self.panes:
+                    pane = TerminalPane(name, self.podium.bb.worker_dir(name), names.index(name) + 1)
+                    self.panes[name] = pane
+                    fresh.append(pane)
+            # Keep the grid in worker order.
+            self.panes = {n: self.panes[n] for n in want}
+            if fresh:
+                await container.remove_children()
+                await container.mount_all(list(self.panes.values()))
+            if gone:
+                self.podium.request("unsubscribe", screens=gone)
+            if want:
+                self.podium.request("subscribe", screens=want, events=True)
+        for name, pane in self.panes.items():
+            w = self.podium.roster.get(name, {})
+            pane.number = list(self.podium.roster).index(name) + 1
+            pane.set_status(w.get("state", ""), w.get("reason", ""), w.get("kind", ""))
+        n = len(self.panes)
+        cols = max(1, math.ceil(math.sqrt(n)))
+        rows = max(1, math.ceil(n / cols))
+        if self.zoomed:
+            cols = rows = 1
+        container.styles.grid_size_columns = cols
+        container.styles.grid_size_rows = rows
+        for name, pane in self.panes.items():
+            pane.display = not self.zoomed or name == focus_name
+        if focus_name in self.panes and focused is not None and focused is not self.panes[focus_name]:
+            self.panes[focus_name].focus()
+        elif self.panes and not isinstance(self.focused, (TerminalPane, WorkerList)):
+            next(iter(self.panes.values())).focus()
+        self.refresh_bindings()
+
+    def focus_worker(self, name: str) -> None:
+        names = list(self.podium.roster)
+        if name not in names:
+            return
+        page = names.index(name) // PAGE
+        if page != self.page:
+            self.page = page
+            self.run_worker(self._then_focus(name))
+        elif name in self.panes:
+            self.panes[name].focus()
+
+    async def _then_focus(self, name: str) -> None:
+        await self.relayout()
+        if name in self.panes:
+            self.panes[name].focus()
+
+    def on_descendant_focus(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            self.query_one(WorkerList).select_worker(pane.worker_name)
+        self.refresh_bindings()
+
+    # -- actions ------------------------------------------------------------------------------
+    def action_focus_pane_offset(self, step: int) -> None:
+        panes = [p for p in self.panes.values() if p.display]
+        if not panes:
+            return
+        current = self.focused_pane()
+        index = panes.index(current) if current in panes else -1
+        panes[(index + step) % len(panes)].focus()
+
+    def action_focus_pane(self, number: int) -> None:
+        names = list(self.podium.roster)
+        if 1 <= number <= len(names):
+            self.focus_worker(names[self.page * PAGE + number - 1] if self.page * PAGE + number - 1 < len(names) else names[number - 1])
+
+    def action_page(self, step: int) -> None:
+        pages = max(1, math.ceil(len(self.podium.roster) / PAGE))
+        self.page = (self.page + step) % pages
+        self.run_worker(self.relayout())
+
+    def action_zoom(self) -> None:
+        if self.focused_pane() is None:
+            return
+        self.zoomed = not self.zoomed
+        self.set_class(self.zoomed, "-zoomed")
+        self.run_worker(self.relayout())
+
+    def action_live(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None and pane.scrollback is not None:
+            pane.leave_scrollback()
+        elif self.zoomed:
+            self.action_zoom()
+        self.refresh_bindings()
+
+    def action_interactive(self) -> None:
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        pane.focus()
+        if pane.scrollback is not None:
+            pane.leave_scrollback()
+        self.interactive = pane
+        pane.set_interactive(True)
+        self.query_one(StatusBar).mode = f"INTERACTIVE {pane.worker_name} · ctrl+] leaves"
+        self.refresh_bindings()
+        self.podium.refresh_bindings()
+
+    def leave_interactive(self) -> None:
+        if self.interactive is not None:
+            self.interactive.set_interactive(False)
+        self.interactive = None
+        self.query_one(StatusBar).mode = ""
+        self.refresh_bindings()
+        self.podium.refresh_bindings()
+
+    @on(TerminalPane.LeaveInteractive)
+    def on_leave(self, event: TerminalPane.LeaveInteractive) -> None:
+        self.leave_interactive()
+
+    @on(TerminalPane.Typed)
+    def on_typed(self, event: TerminalPane.Typed) -> None:
+        self.podium.send_keys(event.pane.worker_name, event.data)
+
+    @on(TerminalPane.SizeChanged)
+    def on_pane_size(self, event: TerminalPane.SizeChanged) -> None:
+        w = self.podium.roster.get(event.pane.worker_name, {})
+        if w.get("state") in ACTIVE:
+            self.podium.request("resize", worker=event.pane.worker_name, cols=event.cols, rows=event.rows)
+
+    @on(WorkerList.Chosen)
+    def on_chosen(self, event: WorkerList.Chosen) -> None:
+        self.focus_worker(event.name)
+
+    def action_interrupt(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            self.podium.request("interrupt", worker=pane.worker_name)
+            self.notify(f"Ctrl+C sent to {pane.worker_name}", timeout=2)
+
+    def toggle_pause(self, name: str) -> None:
+        w = self.podium.roster.get(name, {})
+        self.podium.request("resume" if w.get("state") == "paused" else "pause", worker=name)
+
+    def action_pause(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            self.toggle_pause(pane.worker_name)
+
+    def confirm_kill(self, name: str) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.podium.request("kill", worker=name)
+                self.notify(f"Terminating {name}", timeout=2)
+
+        self.app.push_screen(ConfirmScreen(f"Kill worker {name}? (SIGTERM, then SIGKILL after 3 s)"), answered)
+
+    def action_kill(self) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            self.confirm_kill(pane.worker_name)
+
+    def action_scroll(self, direction: int) -> None:
+        pane = self.focused_pane()
+        if pane is not None:
+            pane.scroll_by(direction * max(1, pane.size.height - 1))
+            self.refresh_bindings()
+
+    def action_search(self) -> None:
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        last = pane.scrollback.pattern if pane.scrollback else ""
+
+        def submitted(pattern: str | None) -> None:
+            if pattern:
+                self.run_search(pane, pattern)
+
+        self.app.push_screen(PromptScreen(f"Search {pane.worker_name}'s transcript (newest first; smart case):", last), submitted)
+
+    @work(thread=True, exclusive=True, group="search")
+    def run_search(self, pane: TerminalPane, pattern: str) -> None:
+        sb = pane.scrollback
+        index = sb.index if sb is not None else None
+        from sessions.transcript import LineIndex
+
+        index = index or LineIndex(pane.transcript_dir)
+        index.refresh()
+        start = sb.match if sb is not None and sb.match is not None and sb.pattern == pattern else index.line_count
+        line = index.search(pattern, from_line=start, backwards=True)
+        self.app.call_from_thread(pane.show_match, pattern, line)
+        if line is None:
+            self.app.call_from_thread(self.notify, f"{pattern!r} not found above this point", severity="warning", timeout=3)
+
+    def action_new_worker(self) -> None:
+        def submitted(spec: dict[str, Any] | None) -> None:
+            if not spec:
+                return
+            try:
+                argv, kind = build_command(spec["kind"], spec["task"], spec["template"])
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.podium.request("spawn", name=spec["name"], argv=argv, kind=kind, cwd=spec["cwd"])
+
+        self.app.push_screen(NewWorkerScreen(self.podium.bb.workspace, set(self.podium.roster)), submitted)
+
+
+class PodiumApp(App[str]):
+    CSS_PATH = "app.tcss"
+    TITLE = "podium"
+    COMMANDS = App.COMMANDS | {WorkerCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", id="podium.help", tooltip="Every key, and how to remap it"),
+        Binding("d", "detach", "Detach", id="podium.detach", tooltip="Leave podium; every worker keeps running"),
+        Binding("ctrl+q", "quit_dialog", "Quit", id="podium.quit", tooltip="Detach, or stop every worker", priority=True),
+    ]
+
+    def __init__(
+        self,
+        workspace: Path,
+        autostart: bool = True,
+        config: Config | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ):
+        super().__init__()
+        self.bb = Blackboard(workspace)
+        self.autostart = autostart
+        self.config = config if config is not None else load_config()
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.client: SupervisorClient | None = None
+        self.roster: dict[str, dict[str, Any]] = {}
+        self.dashboard = DashboardScreen()
+        self.connected = asyncio.Event()
+        self._leaving = False
+
+    # -- start ---------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        for theme in THEMES.values():
+            self.register_theme(theme)
+        theme, problem = resolve_theme(self.config.theme, set(self.available_themes))
+        self.theme = theme
+        for message in self.config.problems + ([problem] if problem else []):
+            self.notify(message, title="config", severity="warning", timeout=10)
+        if self.config.keys:
+            known = self.binding_ids()
+            unknown = sorted(set(self.config.keys) - known)
+            if unknown:
+                self.notify(f"{self.config.path}: unknown binding ids {', '.join(unknown)}", title="config", severity="warning", timeout=10)
+            self.set_keymap({k: v for k, v in self.config.keys.items() if k in known})
+        self.push_screen(self.dashboard)
+        self.set_interval(1.0, self._tick)
+        self.run_worker(self._connect_loop(), exclusive=True, group="connection")
+
+    def binding_ids(self) -> set[str]:
+        ids = set()
+        for cls in (DashboardScreen, PodiumApp):
+            for b in cls.BINDINGS:
+                if isinstance(b, Binding) and b.id:
+                    ids.add(b.id)
+        return ids
+
+    async def _connect_loop(self) -> None:
+        status = self.dashboard.query_one(StatusBar)
+        first = True
+        while not self._leaving:
+            try:
+                if self.autostart:
+                    client, _ = await connect_or_start(self.bb.workspace, client="tui")
+                else:
+                    client = await SupervisorClient.connect(self.bb.workspace, client="tui")
+            except (NotRunning, RequestFailed, OSError) as exc:
+                if first and not self.autostart:
+                    self.exit(f"podium: {exc}", return_code=1)
+                    return
+                status.connection = f"no supervisor: {exc}; retrying"
+                await asyncio.sleep(1.0)
+                continue
+            first = False
+            self.client = client
+            client.on_event = self.on_supervisor_event
+            status.connection = f"supervisor {client.info.get('pid')} · {self.bb.workspace}"
+            result = await client.request("subscribe", screens=[], events=True)
+            self.roster = {w["name"]: w for w in result["workers"]}
+            table = self.dashboard.query_one(WorkerList)
+            for w in self.roster.values():
+                table.upsert(w)
+            status.set_counts(self.roster)
+            self.dashboard.panes.clear()
+            await self.dashboard.query_one("#panes", Container).remove_children()
+            await self.dashboard.relayout()
+            self.connected.set()
+            await client.closed.wait()
+            self.connected.clear()
+            self.client = None
+            if self._leaving:
+                return
+            status.connection = "supervisor lost; reconnecting"
+            await asyncio.sleep(0.5)
+
+    # -- the supervisor's events ----------------------------------------------------------
+    def on_supervisor_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "screen":
+            pane = self.dashboard.panes.get(event["worker"])
+            if pane is not None:
+                pane.apply_screen(event)
+        elif kind == "worker":
+            w = event["worker"]
+            new = w["name"] not in self.roster
+            self.roster[w["name"]] = w
+            self.dashboard.query_one(WorkerList).upsert(w)
+            self.dashboard.query_one(StatusBar).set_counts(self.roster)
+            pane = self.dashboard.panes.get(w["name"])
+            if pane is not None:
+                pane.set_status(w.get("state", ""), w.get("reason", ""), w.get("kind", ""))
+            if new:
+                self.dashboard.run_worker(self.dashboard.relayout())
+            if self.dashboard.interactive is pane and pane is not None and w.get("state") not in ACTIVE:
+                self.dashboard.leave_interactive()
+            self.dashboard.refresh_bindings()
+        elif kind == "signal" and event.get("by") != "tui":
+            self.notify(f"{event.get('signal')} sent to {event.get('worker')} by {event.get('by')}", timeout=3)
+        elif kind == "bye":
+            self._leaving = True
+            self.exit("podium: the supervisor stopped")
+
+    def _tick(self) -> None:
+        self.dashboard.query_one(WorkerList).tick()
+
+    # -- requests (never awaited by a key handler) --------------------------------------
+    def request(self, op: str, **fields: Any) -> None:
+        client = self.client
+        if client is None:
+            self.notify("not connected to the supervisor", severity="error", timeout=3)
+            return
+
+        async def send() -> None:
+            try:
+                await client.request(op, **fields)
+            except (RequestFailed, NotRunning) as exc:
+                self.notify(str(exc), severity="error", timeout=5)
+
+        self.run_worker(send(), group="requests")
+
+    def send_keys(self, worker: str, data: bytes) -> None:
+        if self.client is not None:
+            self.client.send_nowait("input", worker=worker, data=data.decode("utf-8", "surrogateescape"))
+
+    # -- app-wide actions ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.dashboard.interactive is not None and self.screen is self.dashboard:
+            return False
+        return True
+
+    def action_help(self) -> None:
+        groups = []
+        for title, cls in (("Dashboard and the focused worker", DashboardScreen), ("Anywhere", PodiumApp)):
+            rows = []
+            for b in cls.BINDINGS:
+                if isinstance(b, Binding):
+                    key = self._keymap_key(b)
+                    rows.append((key, b.description, b.tooltip))
+            groups.append((title, rows))
+        groups.append(("Interactive mode", [("ctrl+]", "Leave interactive mode", "never sent to the worker"), ("any other key", "Goes to the worker", "ctrl+c, arrows, function keys, pastes")]))
+        groups.append(("Palette", [("ctrl+p", "Command palette", "per-worker commands, themes")]))
+        self.push_screen(HelpScreen(groups))
+
+    def _keymap_key(self, binding: Binding) -> str:
+        key = self.config.keys.get(binding.id or "", binding.key) if binding.id else binding.key
+        return key.replace("question_mark", "?").replace("slash", "/").replace("right_square_bracket", "]").replace("left_square_bracket", "[")
+
+    def action_detach(self) -> None:
+        self._leaving = True
+        self.exit(f"podium: detached from {self.bb.workspace} (workers keep running; `podium` attaches again)")
+
+    def action_quit_dialog(self) -> None:
+        running = sum(1 for w in self.roster.values() if w.get("state") in ACTIVE)
+
+        def chosen(choice: str | None) -> None:
+            if choice == "detach":
+                self.action_detach()
+            elif choice == "stop":
+                self.run_worker(self._stop_everything())
+
+        self.push_screen(QuitScreen(running), chosen)
+
+    async def _stop_everything(self) -> None:
+        self._leaving = True
+        if self.client is not None:
+            try:
+                await self.client.request("stop")
+            except (RequestFailed, NotRunning):
+                pass
+        self.exit("podium: stopped every worker and the supervisor")
+
+
+def run_app(workspace: Path, autostart: bool) -> int:
+    app = PodiumApp(workspace, autostart=autostart)
+    message = app.run()
+    if message:
+        print(message)
+    return app.return_code or 0

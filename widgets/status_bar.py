@@ -1,0 +1,64 @@
+"""StatusBar: the supervisor's state and the room at a glance: how many workers run, wait,
+are done or failed, and the mode the person is in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar {
+        height: 1;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    connection: reactive[str] = reactive("connecting…")
+    mode: reactive[str] = reactive("")
+
+    def __init__(self, **kw: Any):
+        super().__init__(**kw)
+        self.counts: dict[str, int] = {}
+        self.escalations = 0
+
+    def set_counts(self, workers: dict[str, dict[str, Any]]) -> None:
+        counts: dict[str, int] = {}
+        for w in workers.values():
+            counts[w.get("state", "?")] = counts.get(w.get("state", "?"), 0) + 1
+        self.counts = counts
+        self.refresh_text()
+
+    def watch_connection(self) -> None:
+        self.refresh_text()
+
+    def watch_mode(self) -> None:
+        self.refresh_text()
+
+    def refresh_text(self) -> None:
+        t = Text()
+        ok = self.connection.startswith("supervisor")
+        t.append("● " if ok else "○ ", style="green" if ok else "red")
+        t.append(self.connection, style="" if ok else "bold red")
+        c = self.counts
+        for label, keys, style in (
+            ("running", ("running", "starting"), "green"),
+            ("waiting", ("waiting", "paused"), "magenta"),
+            ("done", ("done",), "green"),
+            ("failed", ("failed", "lost", "interrupted"), "red"),
+        ):
+            n = sum(c.get(k, 0) for k in keys)
+            t.append("  ·  ")
+            t.append(f"{n} {label}", style=style if n else "dim")
+        t.append("  ·  ")
+        t.append(f"{self.escalations} escalations", style="bold magenta" if self.escalations else "dim")
+        if self.mode:
+            t.append("  ·  ")
+            t.append(self.mode, style="bold reverse")
+        self.update(t)

@@ -1,0 +1,405 @@
+"""TerminalPane: one worker's live screen, drawn with the Line API.
+
+It owns the rows the supervisor pushed (runs of text and style), a strip cache per row,
+the cursor, and the pane's scrollback mode over the worker's transcript. It refreshes only
+the rows that changed; pyte's default colours become the theme's colours. Keys typed in
+interactive mode are turned into the bytes a terminal would send.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+
+from sessions.screen import safe_text
+from sessions.transcript import LineIndex
+
+_NAMED = {
+    "black": "black",
+    "red": "red",
+    "green": "green",
+    "brown": "yellow",
+    "yellow": "yellow",
+    "blue": "blue",
+    "magenta": "magenta",
+    "cyan": "cyan",
+    "white": "white",
+}
+# Escape sequences other than SGR colour, removed before a transcript line is styled.
+_NON_SGR = re.compile(r"\x1b\[[0-?]*[ -/]*[@-ln-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[P^_][^\x1b]*(?:\x1b\\)?|\x1b[ -/]*[0-Z\\-~]")
+_CONTROLS = {c: None for c in list(range(0, 9)) + list(range(10, 27)) + list(range(28, 32)) + [0x7F] + list(range(0x80, 0xA0))}
+
+
+def pyte_color(name: str) -> Color | None:
+    if name == "default":
+        return None
+    if name in _NAMED:
+        return Color.parse(_NAMED[name])
+    if name.startswith("bright") and name[6:] in _NAMED:
+        return Color.parse("bright_" + _NAMED[name[6:]])
+    if len(name) == 6:
+        try:
+            return Color.parse("#" + name)
+        except Exception:
+            return None
+    return None
+
+
+_STYLE_CACHE: dict[tuple[str, str, int], Style] = {}
+
+
+def run_style(fg: str, bg: str, flags: int) -> Style:
+    key = (fg, bg, flags)
+    style = _STYLE_CACHE.get(key)
+    if style is None:
+        style = Style(
+            color=pyte_color(fg),
+            bgcolor=pyte_color(bg),
+            bold=bool(flags & 1) or None,
+            italic=bool(flags & 2) or None,
+            underline=bool(flags & 4) or None,
+            strike=bool(flags & 8) or None,
+            reverse=bool(flags & 16) or None,
+            blink=bool(flags & 32) or None,
+        )
+        _STYLE_CACHE[key] = style
+    return style
+
+
+def transcript_line_text(raw: bytes) -> Text:
+    """A transcript line as styled text: colours kept, every other sequence and control
+    removed (what follows the last carriage return wins, as on a terminal)."""
+    text = raw.decode("utf-8", "replace").rstrip("\r")
+    if "\r" in text:
+        text = text.rsplit("\r", 1)[-1]
+    text = _NON_SGR.sub("", text).translate(_CONTROLS)
+    return Text.from_ansi(text, end="")
+
+
+# Keys a terminal sends as escape sequences (xterm). Arrows depend on DECCKM.
+_KEYS = {
+    "enter": b"\r",
+    "tab": b"\t",
+    "shift+tab": b"\x1b[Z",
+    "backspace": b"\x7f",
+    "ctrl+h": b"\x08",
+    "escape": b"\x1b",
+    "home": b"\x1b[H",
+    "end": b"\x1b[F",
+    "pageup": b"\x1b[5~",
+    "pagedown": b"\x1b[6~",
+    "insert": b"\x1b[2~",
+    "delete": b"\x1b[3~",
+    "f1": b"\x1bOP",
+    "f2": b"\x1bOQ",
+    "f3": b"\x1bOR",
+    "f4": b"\x1bOS",
+    "f5": b"\x1b[15~",
+    "f6": b"\x1b[17~",
+    "f7": b"\x1b[18~",
+    "f8": b"\x1b[19~",
+    "f9": b"\x1b[20~",
+    "f10": b"\x1b[21~",
+    "f11": b"\x1b[23~",
+    "f12": b"\x1b[24~",
+    "ctrl+space": b"\x00",
+    "ctrl+@": b"\x00",
+}
+_ARROWS = {"up": b"A", "down": b"B", "right": b"C", "left": b"D"}
+_MODS = {"shift": 2, "alt": 3, "shift+alt": 4, "ctrl": 5, "shift+ctrl": 6, "ctrl+shift": 6, "alt+ctrl": 7, "ctrl+alt": 7}
+
+
+def key_to_bytes(key: str, character: str | None, app_cursor: bool = False) -> bytes | None:
+    """The bytes a terminal sends for a Textual key event (None: nothing to send)."""
+    if key in _KEYS:
+        return _KEYS[key]
+    mods, _, base = key.rpartition("+")
+    if base in _ARROWS:
+        if not mods:
+            return (b"\x1bO" if app_cursor else b"\x1b[") + _ARROWS[base]
+        if mods in _MODS:
+            return b"\x1b[1;%d" % _MODS[mods] + _ARROWS[base]
+    if base in ("home", "end") and mods in _MODS:
+        return b"\x1b[1;%d" % _MODS[mods] + (b"H" if base == "home" else b"F")
+    if mods == "alt" and character:
+        return b"\x1b" + character.encode()
+    if mods == "ctrl" and len(base) == 1 and base.isalpha():
+        return bytes([ord(base.lower()) - 96])
+    ctrl_symbols = {"ctrl+backslash": b"\x1c", "ctrl+right_square_bracket": b"\x1d", "ctrl+circumflex_accent": b"\x1e", "ctrl+underscore": b"\x1f"}
+    if key in ctrl_symbols:
+        return ctrl_symbols[key]
+    if character:
+        return character.encode("utf-8", "surrogateescape")
+    return None
+
+
+@dataclass
+class Scrollback:
+    index: LineIndex
+    top: int  # first transcript line shown
+    match: int | None = None
+    pattern: str = ""
+
+
+class TerminalPane(Widget, can_focus=True):
+    """A worker's screen. Messages ask the app to act; the pane never talks to the
+    supervisor itself."""
+
+    COMPONENT_CLASSES = {"terminal-pane--cursor", "terminal-pane--match"}
+    DEFAULT_CSS = """
+    TerminalPane {
+        border: round $panel-lighten-2;
+        border-title-color: $foreground-muted;
+        border-subtitle-color: $foreground-muted;
+        background: $background;
+        color: $foreground;
+        height: 1fr;
+        width: 1fr;
+        overflow: hidden hidden;
+    }
+    TerminalPane:focus {
+        border: round $primary;
+        border-title-color: $primary;
+        border-title-style: bold;
+    }
+    TerminalPane.-interactive {
+        border: heavy $accent;
+        border-title-color: $accent;
+        border-subtitle-color: $accent;
+        border-subtitle-style: bold;
+    }
+    TerminalPane.-scrollback {
+        border: round $warning;
+        border-subtitle-color: $warning;
+    }
+    TerminalPane > .terminal-pane--cursor {
+        background: $foreground;
+        color: $background;
+    }
+    TerminalPane > .terminal-pane--match {
+        background: $warning 40%;
+    }
+    """
+
+    class Typed(Message):
+        """Bytes for the worker (interactive mode)."""
+
+        def __init__(self, pane: TerminalPane, data: bytes):
+            super().__init__()
+            self.pane = pane
+            self.data = data
+
+    class SizeChanged(Message):
+        def __init__(self, pane: TerminalPane, cols: int, rows: int):
+            super().__init__()
+            self.pane = pane
+            self.cols = cols
+            self.rows = rows
+
+    class LeaveInteractive(Message):
+        def __init__(self, pane: TerminalPane):
+            super().__init__()
+            self.pane = pane
+
+    def __init__(self, worker_name: str, transcript_dir: Path, number: int = 0):
+        super().__init__(id=f"pane-{worker_name}")
+        self.worker_name = worker_name
+        self.transcript_dir = transcript_dir
+        self.number = number
+        self.rows: dict[int, list[list[Any]]] = {}
+        self.screen_cols = 0
+        self.screen_rows = 0
+        self.cursor: tuple[int, int, bool] = (0, 0, False)
+        self.bracketed_paste = False
+        self.app_cursor = False
+        self.interactive = False
+        self.scrollback: Scrollback | None = None
+        self.state = ""
+        self.reason = ""
+        self._cache: dict[int, Strip] = {}
+        self._size_timer = None
+        self.frames = 0  # screen updates applied (tests and stats)
+
+    # -- what the supervisor pushed --------------------------------------------------
+    def apply_screen(self, event: dict[str, Any]) -> None:
+        full = bool(event.get("full"))
+        old_cursor_row = self.cursor[1]
+        size_changed = (event["cols"], event["rows"]) != (self.screen_cols, self.screen_rows)
+        self.screen_cols, self.screen_rows = event["cols"], event["rows"]
+        if full or size_changed:
+            self.rows = {}
+            self._cache.clear()
+        changed = []
+        for key, runs in event["lines"].items():
+            y = int(key)
+            self.rows[y] = runs
+            self._cache.pop(y, None)
+            changed.append(y)
+        self.cursor = tuple(event["cursor"])  # type: ignore[assignment]
+        self.bracketed_paste = bool(event.get("bracketed_paste"))
+        self.app_cursor = bool(event.get("app_cursor"))
+        self.frames += 1
+        if self.scrollback is not None:
+            return
+        if full or size_changed or len(changed) > self.size.height // 2:
+            self.refresh()
+            return
+        width = self.size.width
+        for y in {*changed, old_cursor_row, self.cursor[1]}:
+            self._cache.pop(y, None)
+            self.refresh(Region(0, y, width, 1))
+
+    def set_status(self, state: str, reason: str, kind: str) -> None:
+        self.state, self.reason = state, reason
+        self.border_title = f"{self.number} {self.worker_name}" if self.number else self.worker_name
+        self._update_subtitle(kind)
+
+    def _update_subtitle(self, kind: str = "") -> None:
+        if self.interactive:
+            self.border_subtitle = "INTERACTIVE · ctrl+] leaves"
+        elif self.scrollback is not None:
+            sb = self.scrollback
+            found = f" · /{sb.pattern}: line {sb.match + 1}" if sb.match is not None else (f" · /{sb.pattern}: not found" if sb.pattern else "")
+            self.border_subtitle = f"SCROLLBACK {sb.top + 1}/{sb.index.line_count}{found} · esc live"
+        else:
+            label = self.state if not self.reason or self.state in ("running",) else f"{self.state}: {self.reason}"
+            self.border_subtitle = safe_text(label)[:60]
+
+    # -- drawing ---------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if self.scrollback is not None:
+            return self._scrollback_line(y, width)
+        cached = self._cache.get(y)
+        if cached is not None and cached.cell_length == width:
+            return cached
+        base = self.rich_style
+        segments = [Segment(safe_text(str(text)), base + run_style(fg, bg, int(flags))) for text, fg, bg, flags in self.rows.get(y, [])]
+        cx, cy, visible = self.cursor
+        if visible and y == cy and self.has_focus:
+            strip = Strip(segments).extend_cell_length(cx + 1, base).crop(0, width)
+            cursor_style = self.get_component_rich_style("terminal-pane--cursor")
+            before = strip.crop(0, cx)
+            at = strip.crop(cx, cx + 1)
+            after = strip.crop(cx + 1, width)
+            char = "".join(seg.text for seg in at) or " "
+            segments = list(before) + [Segment(char, cursor_style)] + list(after)
+        strip = Strip(segments).crop(0, width).extend_cell_length(width, base)
+        self._cache[y] = strip
+        return strip
+
+    def _scrollback_line(self, y: int, width: int) -> Strip:
+        sb = self.scrollback
+        assert sb is not None
+        n = sb.top + y
+        if n >= sb.index.line_count:
+            return Strip.blank(width, self.rich_style)
+        text = transcript_line_text(sb.index.line(n, max_bytes=8192))
+        segments = list(text.render(self.app.console))
+        style = self.rich_style
+        if sb.match == n:
+            style = style + self.get_component_rich_style("terminal-pane--match")
+        segments = [Segment(seg.text, style + seg.style if seg.style else style) for seg in segments]
+        return Strip(segments).crop(0, width).extend_cell_length(width, style)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._cache.clear()
+        if self._size_timer is not None:
+            self._size_timer.stop()
+        self._size_timer = self.set_timer(0.15, self._announce_size)
+
+    def _announce_size(self) -> None:
+        size: Size = self.size
+        if size.width >= 2 and size.height >= 2 and (size.width, size.height) != (self.screen_cols, self.screen_rows):
+            self.post_message(self.SizeChanged(self, size.width, size.height))
+
+    def on_focus(self) -> None:
+        self._cache.pop(self.cursor[1], None)
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._cache.pop(self.cursor[1], None)
+        self.refresh()
+
+    # -- interactive mode ------------------------------------------------------------
+    def set_interactive(self, on: bool) -> None:
+        self.interactive = on
+        self.set_class(on, "-interactive")
+        self._update_subtitle()
+
+    async def on_key(self, event: events.Key) -> None:
+        if not self.interactive:
+            return
+        event.stop()
+        event.prevent_default()
+        if event.key == "ctrl+right_square_bracket":
+            self.post_message(self.LeaveInteractive(self))
+            return
+        data = key_to_bytes(event.key, event.character, self.app_cursor)
+        if data:
+            self.post_message(self.Typed(self, data))
+
+    def on_paste(self, event: events.Paste) -> None:
+        if not self.interactive:
+            return
+        event.stop()
+        data = event.text.replace("\r\n", "\r").replace("\n", "\r").encode("utf-8", "surrogateescape")
+        if self.bracketed_paste:
+            data = b"\x1b[200~" + data.replace(b"\x1b[201~", b"") + b"\x1b[201~"
+        self.post_message(self.Typed(self, data))
+
+    # -- scrollback ------------------------------------------------------------------
+    def enter_scrollback(self) -> Scrollback:
+        if self.scrollback is None:
+            index = LineIndex(self.transcript_dir)
+            height = max(1, self.size.height)
+            self.scrollback = Scrollback(index, max(0, index.line_count - height))
+            self.add_class("-scrollback")
+        self._update_subtitle()
+        self.refresh()
+        return self.scrollback
+
+    def leave_scrollback(self) -> None:
+        self.scrollback = None
+        self.remove_class("-scrollback")
+        self._cache.clear()
+        self._update_subtitle()
+        self.refresh()
+
+    def scroll_by(self, lines: int) -> None:
+        sb = self.enter_scrollback()
+        sb.index.refresh()
+        height = max(1, self.size.height)
+        last_top = max(0, sb.index.line_count - height)
+        sb.top = max(0, min(last_top, sb.top + lines))
+        if lines > 0 and sb.top >= last_top and sb.match is None:
+            self.leave_scrollback()  # paging past the end is back to live
+            return
+        self._update_subtitle()
+        self.refresh()
+
+    def show_match(self, pattern: str, line: int | None) -> None:
+        sb = self.enter_scrollback()
+        sb.pattern = pattern
+        sb.match = line
+        if line is not None:
+            height = max(1, self.size.height)
+            sb.top = max(0, min(line - height // 2, max(0, sb.index.line_count - height)))
+        self._update_subtitle()
+        self.refresh()
+
+    def screen_text(self) -> list[str]:
+        """The live rows as plain text (tests read this, as a person reads the pane)."""
+        return ["".join(str(r[0]) for r in self.rows.get(y, [])) for y in range(self.screen_rows)]

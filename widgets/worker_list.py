@@ -1,0 +1,130 @@
+"""WorkerList: every worker in one table: name, kind, state (coloured, with the signal it
+came from), elapsed, last output, exit code, tokens. Selecting a row focuses its pane."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+from sessions.screen import safe_text
+
+STATE_STYLE = {
+    "starting": "dim",
+    "running": "bold green",
+    "paused": "yellow",
+    "waiting": "bold magenta",
+    "done": "green",
+    "failed": "bold red",
+    "interrupted": "yellow",
+    "lost": "red",
+    "blocked": "magenta",
+    "needs-review": "magenta",
+}
+COLUMNS = ("#", "worker", "kind", "state", "why", "elapsed", "output", "exit", "tokens")
+
+
+def short_age(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "-"
+    try:
+        then = datetime.fromisoformat(iso)
+    except ValueError:
+        return "?"
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def elapsed(worker: dict[str, Any], now: datetime) -> str:
+    start = worker.get("started")
+    if not start:
+        return "-"
+    end = worker.get("ended")
+    try:
+        until = datetime.fromisoformat(end) if end else now
+    except ValueError:
+        until = now
+    return short_age(start, until) if end else short_age(start, now)
+
+
+class WorkerList(DataTable):
+    DEFAULT_CSS = """
+    WorkerList {
+        height: auto;
+        max-height: 12;
+        border: round $panel-lighten-2;
+        border-title-color: $foreground-muted;
+    }
+    WorkerList:focus {
+        border: round $primary;
+    }
+    """
+
+    class Chosen(Message):
+        def __init__(self, name: str):
+            super().__init__()
+            self.name = name
+
+    def __init__(self, clock: Callable[[], datetime] | None = None, **kw: Any):
+        super().__init__(cursor_type="row", zebra_stripes=False, **kw)
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.border_title = "workers"
+        self.roster: dict[str, dict[str, Any]] = {}
+
+    def on_mount(self) -> None:
+        for col in COLUMNS:
+            self.add_column(col, key=col)
+
+    def row_cells(self, number: int, w: dict[str, Any]) -> list[Any]:
+        now = self.clock()
+        state = w.get("state", "?")
+        exit_code = w.get("exit_code")
+        tokens = w.get("tokens")
+        return [
+            str(number),
+            Text(safe_text(w["name"]), style="bold"),
+            w.get("kind", ""),
+            Text(state, style=STATE_STYLE.get(state, "")),
+            Text(safe_text(w.get("reason", ""))[:28], style="dim"),
+            elapsed(w, now),
+            short_age(w.get("last_output"), now),
+            "-" if exit_code is None else str(exit_code),
+            "-" if not tokens else f"{tokens:,}",
+        ]
+
+    def upsert(self, w: dict[str, Any]) -> None:
+        name = w["name"]
+        self.roster[name] = w
+        number = list(self.roster).index(name) + 1
+        cells = self.row_cells(number, w)
+        if name in self.rows:
+            for col, value in zip(COLUMNS, cells):
+                self.update_cell(name, col, value)
+        else:
+            self.add_row(*cells, key=name)
+
+    def tick(self) -> None:
+        """Ages move on their own: refresh the time columns."""
+        for number, (name, w) in enumerate(self.roster.items(), start=1):
+            cells = self.row_cells(number, w)
+            self.update_cell(name, "elapsed", cells[5])
+            self.update_cell(name, "output", cells[6])
+
+    def select_worker(self, name: str) -> None:
+        if name in self.rows:
+            self.move_cursor(row=self.get_row_index(name))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(self.Chosen(str(event.row_key.value)))

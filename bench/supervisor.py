@@ -157,6 +157,18 @@ def rss_detail_kb(pid: int) -> dict[str, int]:
     return out
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (libpython, .so files) split among their users."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def pids_mentioning(text: str, modules: tuple[str, ...] = ("sessions.holder", "sessions.supervisor")) -> list[int]:
     found = []
     needle = text.encode()
@@ -361,20 +373,23 @@ def pty_attach(argv: list[str], done_marker: bytes, quit_keys: bytes, env: dict[
             if done_marker in buf[-(len(data) + len(done_marker)) :] or done_marker in buf:
                 found = time.perf_counter() - t0
                 break
-        os.write(fd, quit_keys)
-        end = time.perf_counter() + 5
-        while time.perf_counter() < end:  # drain until the client exits
-            r, _, _ = select.select([fd], [], [], 0.05)
-            if r:
-                try:
-                    if not os.read(fd, 65536):
-                        break
-                except OSError:
-                    break
-            wpid, _ = os.waitpid(pid, os.WNOHANG)
-            if wpid:
-                pid = 0
+        if quit_keys:
+            os.write(fd, quit_keys)
+        # Drain until the client exits; if the keys did not make it leave, SIGTERM it.
+        for grace, sig in ((1.0 if quit_keys else 0.0, signal.SIGTERM), (2.0, signal.SIGKILL)):
+            end = time.perf_counter() + grace
+            while pid and time.perf_counter() < end:
+                r, _, _ = select.select([fd], [], [], 0.02)
+                if r:
+                    try:
+                        os.read(fd, 65536)
+                    except OSError:
+                        pass
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    pid = 0
+            if not pid:
                 break
+            os.kill(pid, sig)
     finally:
         if pid:
             try:
@@ -428,10 +443,14 @@ async def bench_attach(reps: int = 5) -> dict[str, Any]:
         # until its first frame's bottom line is drawn. It shows 4 of the 8 (2x2 grid).
         cli = Path(PY).parent / "podium"
         argv = [str(cli)] if cli.exists() else [PY, "-m", "tui.cli"]
+        argv += ["-w", str(ws), "attach"]
+        helptext = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=30).stdout
+        if "--plain" in helptext:  # `attach` opens the Textual dashboard; `--plain` the plain client
+            argv.append("--plain")
         env = dict(os.environ, TERM="xterm-256color", LANG="C.UTF-8")
         e2e = []
         for _ in range(3):
-            t = await asyncio.to_thread(pty_attach, [*argv, "-w", str(ws), "attach"], b"ctrl+] detach", b"\x1d", env)
+            t = await asyncio.to_thread(pty_attach, argv, b"ctrl+] detach", b"\x1d", env)
             if t is not None:
                 e2e.append(t)
         res["podium_cli_attach_e2e_s"] = statistics.median(e2e) if e2e else None
@@ -449,7 +468,7 @@ async def bench_attach(reps: int = 5) -> dict[str, Any]:
         env = dict(os.environ, TERM="xterm-256color", LANG="C.UTF-8")
         e2e = []
         for _ in range(3):
-            t = await asyncio.to_thread(pty_attach, [TMUX, "-L", sock, "attach", "-t", "S"], b"[S] ", b"\x02d", env)
+            t = await asyncio.to_thread(pty_attach, [TMUX, "-L", sock, "attach", "-t", "S"], b"[S] ", b"", env)
             if t is not None:
                 e2e.append(t)
         res["tmux_cli_attach_e2e_s"] = statistics.median(e2e) if e2e else None
@@ -576,6 +595,8 @@ async def bench_idle(seconds: float) -> dict[str, Any]:
         res["tmux_pct"] = res["tmux_server_pct"]
         res["tmux_lines_during"] = tmux_lines
         res["tick_resolution_pct"] = pc(1)
+        res["holder_idle_mb_each"] = sum(rss_kb(p) for p in holders) / 1024 / len(holders)
+        res["supervisor_8_idle_mb"] = rss_kb(sup_pid) / 1024
     finally:
         if cc is not None:
             cc.close()
@@ -596,6 +617,7 @@ async def bench_rss(n: int = 8, lines: int = 10_000) -> dict[str, Any]:
         client, sup_pid = await podium_up(ws)
         await asyncio.sleep(0.5)
         sup0 = rss_kb(sup_pid)
+        sup0_pss = pss_kb(sup_pid)
         res["supervisor_idle_mb"] = sup0 / 1024
         specs = [(name, ["sh", "-c", f"{sh_join([PY, str(gen), str(lines), name])}; exec sleep 100000"]) for name in names]
         await spawn_many(client, ws, specs)
@@ -629,6 +651,9 @@ async def bench_rss(n: int = 8, lines: int = 10_000) -> dict[str, Any]:
         res["holder_detail_kb"] = rss_detail_kb(next(iter(holders.values())))
         res["supervisor_detail_kb"] = rss_detail_kb(sup_pid)
         res["mb_per_worker"] = (sup1 + sum(hold) - sup0) / 1024 / n
+        # PSS splits shared pages (libpython, extension modules) among the processes.
+        res["pss_mb_per_worker"] = (pss_kb(sup_pid) + sum(pss_kb(p) for p in holders.values()) - sup0_pss) / 1024 / n
+        res["holder_pss_mb_each"] = sum(pss_kb(p) for p in holders.values()) / 1024 / n
         res["transcript_bytes_each"] = (ws / ".podium" / "workers" / names[0] / "transcript.log").stat().st_size
     finally:
         await podium_down(client, ws)
@@ -670,7 +695,9 @@ async def bench_rss(n: int = 8, lines: int = 10_000) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- 4. 50 workers, key latency
-async def bench_keys(samples: int = 50, n_cat: int = 40, n_busy: int = 10, warmup: int = 3) -> dict[str, Any]:
+async def bench_keys(samples: int = 50, n_cat: int = 40, n_busy: int = 10, warmup: int = 3, quiet_samples: int = 20) -> dict[str, Any]:
+    """First `quiet_samples` with the 40 cat workers alone (for comparison), then the 10 busy
+    workers join and the measured `samples` run with all 50 subscribed."""
     cats = [f"c{i:02d}" for i in range(n_cat)]
     busies = [f"x{i:02d}" for i in range(n_busy)]
     res: dict[str, Any] = {"cat": n_cat, "busy": n_busy, "samples": samples}
@@ -679,9 +706,8 @@ async def bench_keys(samples: int = 50, n_cat: int = 40, n_busy: int = 10, warmu
     try:
         client, sup_pid = await podium_up(ws)
         t = time.perf_counter()
-        await spawn_many(client, ws, [(n, ["cat"]) for n in cats] + [(n, BUSY_ARGV) for n in busies])
-        res["spawn_50_s"] = time.perf_counter() - t
-        holders = await holder_pids(client)
+        await spawn_many(client, ws, [(n, ["cat"]) for n in cats])
+        spawn_cats = time.perf_counter() - t
 
         waiting: dict[str, tuple[str, asyncio.Future[float]]] = {}
         screen_events = 0
@@ -699,12 +725,12 @@ async def bench_keys(samples: int = 50, n_cat: int = 40, n_busy: int = 10, warmu
                 fut.set_result(time.perf_counter())
 
         client.on_event = on_event
-        t = time.perf_counter()
-        await client.request("subscribe", screens=cats + busies, events=True)
-        res["subscribe_50_s"] = time.perf_counter() - t
-        await asyncio.sleep(1.0)
+        await client.request("subscribe", screens=cats, events=True)
+        await asyncio.sleep(0.5)
 
         loop = asyncio.get_running_loop()
+        rng = random.Random(1)
+        numbers = iter(range(100, 1000))
 
         async def until(name: str, needle: str) -> float:
             fut: asyncio.Future[float] = loop.create_future()
@@ -714,44 +740,65 @@ async def bench_keys(samples: int = 50, n_cat: int = 40, n_busy: int = 10, warmu
             finally:
                 waiting.pop(name, None)
 
-        rng = random.Random(1)
-        lat: list[float] = []
-        timeouts = 0
+        async def measure(n: int) -> tuple[list[float], int]:
+            lat: list[float] = []
+            timeouts = 0
+            for i in range(warmup + n):
+                name = rng.choice(cats)
+                num = next(numbers)  # 3 digits: no token is a prefix of another
+                prefix, token = f"<{num}", f"<{num}>"
+                try:
+                    # Untimed: the token's first characters, so the timed key makes it unique.
+                    waiter = loop.create_task(until(name, prefix))
+                    await asyncio.sleep(0)
+                    client.send_nowait("input", worker=name, data=prefix)
+                    await waiter
+                    await asyncio.sleep(rng.uniform(0, 0.035))  # random phase against the 30 Hz frame clock
+                    waiter = loop.create_task(until(name, token))
+                    await asyncio.sleep(0)
+                    t0 = time.perf_counter()
+                    client.send_nowait("input", worker=name, data=">")  # the timed key: one character
+                    t1 = await waiter
+                    if i >= warmup:
+                        lat.append((t1 - t0) * 1000)
+                except asyncio.TimeoutError:
+                    timeouts += 1
+                client.send_nowait("input", worker=name, data="\r")
+                await asyncio.sleep(0.01)
+            return lat, timeouts
+
+        quiet, quiet_timeouts = await measure(quiet_samples)
+        if quiet:
+            res["quiet_40_cat_p50_ms"] = statistics.median(quiet)
+            res["quiet_40_cat_max_ms"] = max(quiet)
+        res["quiet_timeouts"] = quiet_timeouts
+
+        t = time.perf_counter()
+        await spawn_many(client, ws, [(n, BUSY_ARGV) for n in busies])
+        res["spawn_50_s"] = spawn_cats + time.perf_counter() - t
+        holders = await holder_pids(client)
+        t = time.perf_counter()
+        await client.request("subscribe", screens=cats + busies, events=True)
+        res["subscribe_50_s"] = time.perf_counter() - t
+        await asyncio.sleep(1.0)
+
+        me = os.getpid()
         ev0 = screen_events
-        sup_t0, hold_t0, t_wall0 = cpu_ticks(sup_pid), sum(cpu_ticks(p) for p in holders.values()), time.perf_counter()
-        for i in range(warmup + samples):
-            name = rng.choice(cats)
-            num = 100 + i
-            prefix, token = f"<{num}", f"<{num}>"
-            try:
-                # Untimed: the token's first characters, so the timed key makes it unique.
-                waiter = loop.create_task(until(name, prefix))
-                await asyncio.sleep(0)
-                client.send_nowait("input", worker=name, data=prefix)
-                await waiter
-                await asyncio.sleep(rng.uniform(0, 0.035))  # random phase against the 30 Hz frame clock
-                waiter = loop.create_task(until(name, token))
-                await asyncio.sleep(0)
-                t0 = time.perf_counter()
-                client.send_nowait("input", worker=name, data=">")  # the timed key: one character
-                t1 = await waiter
-                if i >= warmup:
-                    lat.append(t1 - t0)
-            except asyncio.TimeoutError:
-                timeouts += 1
-            client.send_nowait("input", worker=name, data="\r")
-            await asyncio.sleep(0.01)
+        sup_t0, hold_t0, me_t0 = cpu_ticks(sup_pid), sum(cpu_ticks(p) for p in holders.values()), cpu_ticks(me)
+        t_wall0 = time.perf_counter()
+        ms, timeouts = await measure(samples)
         wall = time.perf_counter() - t_wall0
         res["supervisor_cpu_pct_during"] = 100.0 * (cpu_ticks(sup_pid) - sup_t0) / CLK_TCK / wall
         res["holders_cpu_pct_during"] = 100.0 * (sum(cpu_ticks(p) for p in holders.values()) - hold_t0) / CLK_TCK / wall
+        res["client_cpu_pct_during"] = 100.0 * (cpu_ticks(me) - me_t0) / CLK_TCK / wall
         res["screen_events_per_s"] = (screen_events - ev0) / wall
         res["timeouts"] = timeouts
-        if lat:
-            ms = [x * 1000 for x in lat]
+        if ms:
             res["p50_ms"] = statistics.median(ms)
             res["p99_ms"] = pct(ms, 99)
             res["max_ms"] = max(ms)
             res["min_ms"] = min(ms)
+            res["samples_ms"] = [round(x, 1) for x in ms]
     finally:
         await podium_down(client, ws)
     return res
@@ -791,7 +838,8 @@ def report(r: dict[str, Any]) -> None:
         f"{m['mb_per_worker'] / m['tmux_mb_per_pane'] if m['tmux_mb_per_pane'] > 0 else float('nan'):>8.2f}"
         f"   <= {GOALS['rss_mb_per_worker']} MB  {r['goals']['rss']}"
     )
-    out.append(f"{'   holder RSS each (MB)':<52}{m['holder_mb_each']:>12.2f}")
+    out.append(f"{'   holder RSS each (MB): after 10k lines / idle':<52}{m['holder_mb_each']:>6.2f}/{i['holder_idle_mb_each']:<5.2f}")
+    out.append(f"{'   PSS per worker / holder PSS each (MB)':<52}{m['pss_mb_per_worker']:>6.2f}/{m['holder_pss_mb_each']:<5.2f}")
     out.append(f"{'   supervisor increase per worker (MB)':<52}{m['supervisor_increase_mb_per_worker']:>12.2f}")
     out.append(f"{'   supervisor with 0 workers / after (MB)':<52}{m['supervisor_idle_mb']:>6.1f}/{m['supervisor_after_mb']:<5.1f}")
     out.append(f"{'   bare python + asyncio (MB, for scale)':<52}{m['python_asyncio_baseline_mb']:>12.2f}")
@@ -803,22 +851,37 @@ def report(r: dict[str, Any]) -> None:
         )
     else:
         out.append(f"4. key latency: no samples ({k.get('timeouts')} timeouts)  NOT MET")
-    out.append(f"{'   timeouts / supervisor CPU during (%)':<52}{k['timeouts']:>6d}/{k['supervisor_cpu_pct_during']:<5.1f}")
+    out.append(f"{'   40 cat alone, before the busy ones (p50/max ms)':<52}{k.get('quiet_40_cat_p50_ms', float('nan')):>5.1f}/{k.get('quiet_40_cat_max_ms', float('nan')):.1f}")
+    out.append(
+        f"{'   CPU % during: supervisor / holders / client':<52}{k['supervisor_cpu_pct_during']:>5.1f}/{k['holders_cpu_pct_during']:.1f}/{k['client_cpu_pct_during']:.1f}"
+        f"   ({k['screen_events_per_s']:.0f} screen events/s, {k['timeouts']} timeouts)"
+    )
+    out.append(f"{'load average at start/end (other work on the machine)':<52}{r['loadavg'].get('start', 0):>6.2f}/{r['loadavg'].get('end', 0):.2f}")
     out.append("")
     print("\n".join(out))
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    r: dict[str, Any] = {"quick": args.quick, "cpus": os.cpu_count(), "clk_tck": CLK_TCK}
+    r: dict[str, Any] = {"quick": args.quick, "cpus": os.cpu_count(), "clk_tck": CLK_TCK, "loadavg": {}}
+
+    def load(tag: str) -> None:  # other work on the machine skews every figure; say how much there was
+        with open("/proc/loadavg") as f:
+            r["loadavg"][tag] = float(f.read().split()[0])
+
     t0 = time.perf_counter()
+    load("start")
     log("1/4 attach (8 busy workers)")
     r["attach"] = await bench_attach()
+    load("idle")
     log("2/4 idle CPU")
     r["idle"] = await bench_idle(10.0 if args.quick else 30.0)
+    load("rss")
     log("3/4 RSS with 10 000 lines each")
     r["rss"] = await bench_rss()
+    load("keys")
     log("4/4 key latency with 50 workers")
     r["keys"] = await bench_keys()
+    load("end")
     r["goals"] = {
         "attach": verdict(r["attach"]["podium_s"], GOALS["attach_s"]),
         "idle_cpu": verdict(r["idle"]["podium_pct"], GOALS["idle_cpu_pct"]),

@@ -16,6 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -45,8 +46,8 @@ class WorkerCommands(Provider):
         for name, w in app.roster.items():
             options: list[tuple[str, Callable[[], Any], str]] = [
                 (f"Focus {name}", lambda n=name: screen.focus_worker(n), "show this worker's pane"),
-                (f"Zoom {name}", lambda n=name: (screen.focus_worker(n), screen.action_zoom()), "full-screen pane"),
-                (f"Scroll back {name}", lambda n=name: (screen.focus_worker(n), screen.action_scroll(-1)), "its whole transcript"),
+                (f"Zoom {name}", lambda n=name: screen.zoom_worker(n), "full-screen pane"),
+                (f"Scroll back {name}", lambda n=name: screen.scroll_worker(n), "its whole transcript"),
             ]
             if w.get("state") in ("running", "paused"):
                 options += [
@@ -148,11 +149,11 @@ class DashboardScreen(Screen[None]):
         self.page = min(self.page, pages - 1)
         return names[self.page * PAGE : self.page * PAGE + PAGE]
 
-    async def relayout(self) -> None:
+    async def relayout(self, focus: str | None = None) -> None:
         want = self.visible_names()
         container = self.query_one("#panes", Container)
         focused = self.focused_pane()
-        focus_name = focused.worker_name if focused else None
+        focus_name = focus or (focused.worker_name if focused else None)
         if list(self.panes) != want:
             gone = [n for n in self.panes if n not in want]
             for name in gone:
@@ -186,7 +187,7 @@ class DashboardScreen(Screen[None]):
         container.styles.grid_size_rows = rows
         for name, pane in self.panes.items():
             pane.display = not self.zoomed or name == focus_name
-        if focus_name in self.panes and focused is not None and focused is not self.panes[focus_name]:
+        if focus_name in self.panes and self.focused is not self.panes[focus_name]:
             self.panes[focus_name].focus()
         elif self.panes and not isinstance(self.focused, (TerminalPane, WorkerList)):
             next(iter(self.panes.values())).focus()
@@ -239,6 +240,23 @@ class DashboardScreen(Screen[None]):
         self.zoomed = not self.zoomed
         self.set_class(self.zoomed, "-zoomed")
         self.run_worker(self.relayout())
+
+    def zoom_worker(self, name: str) -> None:
+        """Zoom a named worker's pane (the palette's way: focus may not have moved yet)."""
+        if name not in self.podium.roster:
+            return
+        names = list(self.podium.roster)
+        self.page = names.index(name) // PAGE
+        self.zoomed = True
+        self.set_class(True, "-zoomed")
+        self.run_worker(self.relayout(focus=name))
+
+    def scroll_worker(self, name: str) -> None:
+        self.focus_worker(name)
+        pane = self.panes.get(name)
+        if pane is not None:
+            pane.scroll_by(-max(1, pane.size.height - 1))
+        self.refresh_bindings()
 
     def action_live(self) -> None:
         pane = self.focused_pane()
@@ -369,6 +387,14 @@ class PodiumApp(App[str]):
         Binding("question_mark", "help", "Help", id="podium.help", tooltip="Every key, and how to remap it"),
         Binding("d", "detach", "Detach", id="podium.detach", tooltip="Leave podium; every worker keeps running"),
         Binding("ctrl+q", "quit_dialog", "Quit", id="podium.quit", tooltip="Detach, or stop every worker", priority=True),
+        Binding(
+            "ctrl+right_square_bracket",
+            "leave_interactive",
+            "Leave interactive",
+            id="podium.leave",
+            tooltip="Stop sending keys to the worker (this key is never sent)",
+            priority=True,
+        ),
     ]
 
     def __init__(
@@ -434,7 +460,7 @@ class PodiumApp(App[str]):
             first = False
             self.client = client
             client.on_event = self.on_supervisor_event
-            status.connection = f"supervisor {client.info.get('pid')} · {self.bb.workspace}"
+            status.connection = f"supervisor · {self.bb.workspace.name}"
             result = await client.request("subscribe", screens=[], events=True)
             self.roster = {w["name"]: w for w in result["workers"]}
             table = self.dashboard.query_one(WorkerList)
@@ -455,6 +481,14 @@ class PodiumApp(App[str]):
 
     # -- the supervisor's events ----------------------------------------------------------
     def on_supervisor_event(self, event: dict[str, Any]) -> None:
+        if not self.dashboard.is_mounted:
+            return
+        try:
+            self._apply_event(event)
+        except NoMatches:
+            pass  # the app is being torn down: the widgets are already gone
+
+    def _apply_event(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "screen":
             pane = self.dashboard.panes.get(event["worker"])
@@ -476,12 +510,13 @@ class PodiumApp(App[str]):
             self.dashboard.refresh_bindings()
         elif kind == "signal" and event.get("by") != "tui":
             self.notify(f"{event.get('signal')} sent to {event.get('worker')} by {event.get('by')}", timeout=3)
-        elif kind == "bye":
+        elif kind == "bye" and not self._leaving:  # stopped from elsewhere
             self._leaving = True
             self.exit("podium: the supervisor stopped")
 
     def _tick(self) -> None:
-        self.dashboard.query_one(WorkerList).tick()
+        if self.dashboard.is_mounted:
+            self.dashboard.query_one(WorkerList).tick()
 
     # -- requests (never awaited by a key handler) --------------------------------------
     def request(self, op: str, **fields: Any) -> None:
@@ -504,9 +539,13 @@ class PodiumApp(App[str]):
 
     # -- app-wide actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.dashboard.interactive is not None and self.screen is self.dashboard:
-            return False
-        return True
+        interactive = self.dashboard.interactive is not None and self.screen is self.dashboard
+        if action == "leave_interactive":
+            return interactive
+        return not interactive
+
+    def action_leave_interactive(self) -> None:
+        self.dashboard.leave_interactive()
 
     def action_help(self) -> None:
         groups = []

@@ -36,7 +36,7 @@ class Tmux:
         }
         cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         cmd = f"env {cmd} {shlex.quote(sys.executable)} -m tui.cli {' '.join(shlex.quote(a) for a in podium_args)}"
-        self.run("new-window", "-t", "t", "-n", name, cmd)
+        self.run("new-window", "-t", "t:", "-n", name, cmd)
         return f"t:{name}"
 
     def pane_pid(self, target: str) -> int:

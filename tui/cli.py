@@ -341,8 +341,6 @@ def attach(workspace: Path, autostart: bool, plain: bool = False) -> int:
         from .plain_client import run_plain_client
 
         return run_plain_client(workspace, autostart=autostart)
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
-        raise CliError("podium: attaching needs a terminal (stdin and stdout must be a TTY)", 2)
     if not autostart:
         # Fail clearly (and before the screen switches) when nothing runs.
         async def probe() -> None:
@@ -350,6 +348,8 @@ def attach(workspace: Path, autostart: bool, plain: bool = False) -> int:
             await client.close()
 
         asyncio.run(probe())
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise CliError("podium: attaching needs a terminal (stdin and stdout must be a TTY)", 2)
     from .app import run_app
 
     return run_app(workspace, autostart=autostart)

@@ -1,19 +1,32 @@
-"""podium's engine: PTY sessions, transcripts, live screens, and the exec_command /
-write_stdin model. Never imports textual (tests/test_import_hygiene.py proves it)."""
+"""podium's engine: PTY sessions, transcripts, live screens, the exec_command /
+write_stdin model, the supervisor and its holders. Never imports textual
+(tests/test_import_hygiene.py proves it).
 
-from .pty_session import PtySession, SpawnError
-from .screen import LiveScreen
-from .transcript import LineIndex, TranscriptReader, TranscriptWriter, strip_ansi
-from .unified_exec import UnifiedExec, UnknownSession
+Names are imported lazily, so that a holder (one per worker) loads only what it uses.
+"""
 
-__all__ = [
-    "LineIndex",
-    "LiveScreen",
-    "PtySession",
-    "SpawnError",
-    "TranscriptReader",
-    "TranscriptWriter",
-    "UnifiedExec",
-    "UnknownSession",
-    "strip_ansi",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "PtySession": "pty_session",
+    "SpawnError": "pty_session",
+    "LiveScreen": "screen",
+    "LineIndex": "transcript",
+    "TranscriptReader": "transcript",
+    "TranscriptWriter": "transcript",
+    "strip_ansi": "transcript",
+    "UnifiedExec": "unified_exec",
+    "UnknownSession": "unified_exec",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sessions' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -12,43 +12,21 @@ import json
 import os
 import re
 import tempfile
-import time
 import tomllib
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import tomli_w
+
+from .fsutil import atomic_write, now_iso
+
+__all__ = ["atomic_write", "now_iso"]  # re-exported: callers import them from here
 
 WORKER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class BlackboardError(Exception):
     """A file of the blackboard is missing, unreadable or malformed (the message names it)."""
-
-
-def now_iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
-    """Write `data` to `path` so a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def _toml_clean(value: Any) -> Any:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from . import wire
-from .blackboard import atomic_write, now_iso
+from .fsutil import atomic_write, now_iso
 from .daemon import detach
 from .pty_session import PtySession, SpawnError
 from .transcript import TranscriptWriter

@@ -191,8 +191,21 @@ class LiveScreen:
         runs: list[list[object]] = []
         text: list[str] = []
         style: tuple[str, str, int] | None = None
-        for x in range(self.columns):
+        blank = ("default", "default", 0)
+        prev = -1
+        # Only the cells pyte stores (most rows are short): gaps are default blanks.
+        for x in sorted(line):
+            if x >= self.columns:
+                break
             ch = line[x]
+            if x > prev + 1:
+                if style != blank:
+                    if text:
+                        runs.append([safe_text("".join(text)), *style])  # type: ignore[misc]
+                        text = []
+                    style = blank
+                text.append(" " * (x - prev - 1))
+            prev = x
             if ch.data == "":  # the cell a wide character covers
                 continue
             st = (

@@ -144,3 +144,14 @@ def test_shrinking_keeps_the_cursor_line_when_output_fills_the_screen():
     live.resize(40, 5)
     assert [r.rstrip() for r in live.text_lines()] == [f"row {i}" for i in range(25, 30)]
     assert live.cursor[1] == 4
+
+
+def test_encoded_rows_match_the_screen():
+    live = LiveScreen(30, 4)
+    live.write("a\x1b[31mred\x1b[0m \x1b[10Gx 漢字\x1b[44m \x1b[0m\r\n\x1b[2;20Hfar".encode())
+    live.pump()
+    for y in range(4):
+        encoded = "".join(str(r[0]) for r in live.encode_row(y))
+        assert encoded.rstrip() == live.text_lines()[y].rstrip(), (y, encoded)
+    assert live.encode_row(0)[1] == ["red", "red", "default", 0]
+    assert live.encode_row(0)[-1] == [" ", "default", "blue", 0]

@@ -197,9 +197,12 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
             raise CliError("podium spawn: no command (podium spawn NAME -- CMD ARGS...)", 2)
         cwd = str((args.cwd or Path.cwd()).resolve())
         w = await client.request("spawn", name=args.name, argv=argv, kind=args.kind, cwd=cwd, env=dict(os.environ))
-        if w["state"] == "failed":
+        if w["state"] == "failed" and not w.get("started"):
             raise CliError(f"podium: worker {w['name']} failed to start: {w['reason']}", 1)
-        print(f"podium: worker {w['name']} ({w['kind']}) running, pid {w['pid']}")
+        if w["state"] in ("starting", "running", "paused"):
+            print(f"podium: worker {w['name']} ({w['kind']}) running, pid {w['pid']}")
+        else:  # it started and has already finished
+            print(f"podium: worker {w['name']} ({w['kind']}) started and is {w['state']} ({w['reason']})")
         return 0
     if cmd == "exec":
         argv = list(args.cmd)

@@ -161,12 +161,12 @@ class NewWorkerScreen(ModalScreen[dict[str, Any] | None]):
     ]
     DEFAULT_CSS = """
     NewWorkerScreen { align: center middle; }
-    NewWorkerScreen > Vertical {
+    NewWorkerScreen > VerticalScroll {
         width: 90; max-width: 95%; height: auto; max-height: 95%;
-        border: round $primary; background: $surface; padding: 1 2;
+        border: round $primary; background: $surface; padding: 0 2;
     }
-    NewWorkerScreen Label { margin-top: 1; color: $foreground-muted; }
-    NewWorkerScreen #task { height: 6; }
+    NewWorkerScreen Label { color: $foreground-muted; }
+    NewWorkerScreen #task { height: 5; }
     NewWorkerScreen #error { color: $error; height: auto; margin-top: 1; }
     NewWorkerScreen Horizontal { height: auto; margin-top: 1; }
     NewWorkerScreen Button { margin-right: 2; }
@@ -178,8 +178,8 @@ class NewWorkerScreen(ModalScreen[dict[str, Any] | None]):
         self.taken = taken
 
     def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(Text("New worker", style="bold"))
+        with VerticalScroll():
+            yield Static(Text("New worker  (ctrl+s starts, esc cancels)", style="bold"))
             yield Label("Name")
             yield Input(placeholder="e.g. scout-1", id="name")
             yield Label("Kind")

@@ -109,7 +109,7 @@ class WorkerList(DataTable):
         cells = self.row_cells(number, w)
         if name in self.rows:
             for col, value in zip(COLUMNS, cells):
-                self.update_cell(name, col, value)
+                self.update_cell(name, col, value, update_width=True)
         else:
             self.add_row(*cells, key=name)
 

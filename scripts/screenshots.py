@@ -1,0 +1,78 @@
+"""Drive podium's dashboard over the demo session and save the main screens as SVG."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "screenshots"
+SIZE = (150, 44)
+
+
+async def until(pilot, predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        await pilot.pause(0.1)
+
+
+async def main() -> None:
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="pshot")
+    ws = Path(tempfile.mkdtemp(prefix="podium-demo-")) / "demo"
+    ws.mkdir()
+    from sessions.client import SupervisorClient
+    from tui.app import PodiumApp
+    from tui.cli import start_demo
+    from tui.config import Config
+
+    await start_demo(ws)
+    app = PodiumApp(ws, autostart=False, config=Config())
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: len(app.dashboard.panes) == 4 and all(p.frames for p in app.dashboard.panes.values()))
+            await until(pilot, lambda: any("[y/N]" in r for r in app.dashboard.panes["approval"].screen_text()))
+            await until(pilot, lambda: app.roster.get("agent", {}).get("state") == "done")
+            await pilot.press("4", "enter", *"ls -la | head -5", "enter")
+            await pilot.pause(1.0)
+            await pilot.press("ctrl+right_square_bracket", "2")
+            await pilot.pause(0.5)
+            app.save_screenshot(str(OUT / "dashboard.svg"))
+            await pilot.press("3", "z")
+            await pilot.pause(0.8)
+            app.save_screenshot(str(OUT / "zoomed.svg"))
+            await pilot.press("z", "4", "enter")
+            await pilot.pause(0.3)
+            app.save_screenshot(str(OUT / "interactive.svg"))
+            await pilot.press("ctrl+right_square_bracket", "1", "pageup")
+            await pilot.pause(0.3)
+            app.save_screenshot(str(OUT / "scrollback.svg"))
+            await pilot.press("escape", "question_mark")
+            await pilot.pause(0.3)
+            app.save_screenshot(str(OUT / "help.svg"))
+            await pilot.press("escape", "n")
+            await pilot.pause(0.3)
+            app.screen.query_one("#name").value = "scout-1"
+            app.screen.query_one("#task").text = "Map where the transcript is written and read; change nothing."
+            await pilot.pause(0.3)
+            app.save_screenshot(str(OUT / "new-worker.svg"))
+            await pilot.press("escape")
+    finally:
+        client = await SupervisorClient.connect(ws)
+        await client.request("stop", grace=0.5)
+        await client.close()
+        shutil.rmtree(ws.parent, ignore_errors=True)
+    if os.environ.get("PNG"):
+        for svg in sorted(OUT.glob("*.svg")):
+            subprocess.run(["rsvg-convert", str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+    print("wrote", ", ".join(p.name for p in sorted(OUT.glob("*.svg"))))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -73,3 +73,56 @@ def test_detach_by_kill_and_by_closed_window_then_reattach(tmux, ws):
 def test_attach_without_a_supervisor_fails_clearly(tmux, ws):
     r = podium_cli("-w", str(ws), "attach")
     assert r.returncode == 1 and "no supervisor running" in r.stderr
+
+
+def pane_region(screen: str, title: str, width: int) -> list[str]:
+    """The text of the pane whose border title is `title` (its half of the grid)."""
+    lines = screen.splitlines()
+    top = next(i for i, line in enumerate(lines) if f" {title} " in line)
+    left = lines[top].index("╭" if "╭" in lines[top][: lines[top].index(title)] else "┏")
+    start = max(0, lines[top].rfind("╭", 0, lines[top].index(title)), lines[top].rfind("┏", 0, lines[top].index(title)))
+    end = start + width // 2
+    region = []
+    for line in lines[top + 1 :]:
+        cell = line[start:end]
+        if cell.startswith(("╰", "┗")):
+            break
+        region.append(cell)
+    del left
+    return region
+
+
+def test_dashboard_demo_type_interrupt_detach_reattach(tmux, ws):
+    win = tmux.podium_window("demo", "demo", "-w", str(ws))
+    tmux.wait_for(win, "[y/N]", timeout=30)
+    tmux.wait_for(win, "^q Quit")
+    # Type into the shell worker in interactive mode.
+    tmux.keys(win, "4")
+    time.sleep(0.3)
+    tmux.keys(win, "Enter")
+    tmux.wait_for(win, "INTERACTIVE")
+    tmux.keys(win, "echo typed-through-podium-$((6*7))", "Enter")
+    tmux.wait_for(win, "typed-through-podium-42")
+    tmux.keys(win, "C-]")
+    time.sleep(0.3)
+    assert "INTERACTIVE" not in tmux.capture(win)
+    # Ctrl+C to a running worker (the approval prompt): it is interrupted, podium is not.
+    tmux.keys(win, "2")
+    time.sleep(0.3)
+    tmux.keys(win, "C-c")
+    time.sleep(1.5)
+    workers = {w["name"]: w for w in json.loads(podium_cli("-w", str(ws), "ls", "--json").stdout)}
+    assert workers["approval"]["state"] == "interrupted", workers["approval"]
+    assert "^q Quit" in tmux.capture(win)
+    before = pane_region(tmux.settle(win), "4 shell", tmux.width)
+    assert any("typed-through-podium-42" in line for line in before)
+    # Detach with d: the window's podium exits, the workers keep running.
+    tmux.keys(win, "d")
+    time.sleep(1.0)
+    workers = {w["name"]: w for w in json.loads(podium_cli("-w", str(ws), "ls", "--json").stdout)}
+    assert workers["shell"]["state"] == "running" and workers["build"]["state"] == "running"
+    # Attach again from a new window: the same screens.
+    win2 = tmux.podium_window("again", "attach", "-w", str(ws))
+    tmux.wait_for(win2, "typed-through-podium-42")
+    after = pane_region(tmux.settle(win2), "4 shell", tmux.width)
+    assert after == before

@@ -20,6 +20,8 @@ class Tmux:
         self.width, self.height = width, height
         # A placeholder window keeps the server alive while podium windows come and go.
         self.run("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), "sleep 100000")
+        # New windows of a detached session otherwise get 80x24.
+        self.run("set-option", "-g", "default-size", f"{width}x{height}")
 
     def run(self, *args: str) -> str:
         r = subprocess.run(["tmux", "-L", self.socket, "-f", "/dev/null", *args], capture_output=True, text=True, timeout=30)
@@ -35,8 +37,9 @@ class Tmux:
             "LANG": "C.UTF-8",
         }
         cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        cmd = f"env {cmd} {shlex.quote(sys.executable)} -m tui.cli {' '.join(shlex.quote(a) for a in podium_args)}"
+        cmd = f"env -u COLUMNS -u LINES {cmd} {shlex.quote(sys.executable)} -m tui.cli {' '.join(shlex.quote(a) for a in podium_args)}"
         self.run("new-window", "-t", "t:", "-n", name, cmd)
+        self.run("resize-window", "-t", f"t:{name}", "-x", str(self.width), "-y", str(self.height))
         return f"t:{name}"
 
     def pane_pid(self, target: str) -> int:

@@ -318,3 +318,28 @@ async def test_reconnects_after_the_supervisor_is_killed(room):
     c = await SupervisorClient.connect(ws)
     await c.request("stop", grace=0.5)
     await c.close()
+
+
+async def test_more_than_nine_workers_page(workspace):
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        for i in range(11):
+            await client.request("spawn", name=f"w{i:02d}", argv=["bash", "-c", f"echo worker-{i}; sleep 300"])
+        app = make_app(workspace)
+        async with app.run_test(size=(160, 50)) as pilot:
+            await until(pilot, lambda: len(app.dashboard.panes) == 9, what="nine panes")
+            assert list(app.dashboard.panes) == [f"w{i:02d}" for i in range(9)]
+            await pilot.press("right_square_bracket")
+            await until(pilot, lambda: list(app.dashboard.panes) == ["w09", "w10"], what="page 2")
+            await until(pilot, lambda: pane_has(app, "w10", "worker-10"), what="page 2 screens")
+            await pilot.press("left_square_bracket")
+            await until(pilot, lambda: "w00" in app.dashboard.panes, what="page 1 again")
+            # Focusing a worker on another page turns to it.
+            app.dashboard.focus_worker("w10")
+            await until(pilot, lambda: app.focused is app.dashboard.panes.get("w10"), what="w10 focused")
+            await pilot.press("pageup", "pagedown")
+            assert app.dashboard.panes["w10"].scrollback is None  # paging past the end: live
+    finally:
+        await client.request("stop", grace=0.5)
+        await client.close()
+        kill_everything_under(workspace)

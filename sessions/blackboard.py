@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,43 @@ def _toml_clean(value: Any) -> Any:
 
 def write_toml(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, tomli_w.dumps(_toml_clean(data)))
+
+
+class BackgroundWriter:
+    """Atomic writes done by one thread, so the event loop never waits on fsync. Only the
+    newest content of a path is written; `flush()` waits for everything queued."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Path, bytes] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="blackboard-writer", daemon=True)
+        self._thread.start()
+
+    def write_toml(self, path: Path, data: dict[str, Any]) -> None:
+        raw = tomli_w.dumps(_toml_clean(data)).encode()
+        with self._cond:
+            self._pending[path] = raw
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._busy = False
+                    self._cond.notify_all()
+                    self._cond.wait()
+                path, raw = next(iter(self._pending.items()))
+                del self._pending[path]
+                self._busy = True
+            try:
+                atomic_write(path, raw)
+            except OSError as exc:  # the log says so; the journal still has the change
+                print(f"{now_iso()} could not write {path}: {exc}", flush=True)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from typing import Any
 from . import daemon, wire
 from .blackboard import (
     WORKER_NAME_RE,
+    BackgroundWriter,
     Blackboard,
     BlackboardError,
     Journal,
@@ -128,7 +129,7 @@ class Worker:
         return m
 
     def save(self) -> None:
-        write_toml(self.dir / "meta.toml", self.meta())
+        self.sup.writer.write_toml(self.dir / "meta.toml", self.meta())
 
     def set_state(self, state: str, reason: str) -> None:
         if (state, reason) == (self.state, self.reason):
@@ -373,6 +374,7 @@ class Supervisor:
         self._lock_fd = -1
         self._server: asyncio.base_events.Server | None = None
         self._next_exec = 1
+        self.writer = BackgroundWriter()  # meta.toml writes: fsync off the event loop
         self.journal: Journal
 
     # -- start and stop -------------------------------------------------------------
@@ -465,6 +467,7 @@ class Supervisor:
             self.bb.socket_path.unlink()
         except FileNotFoundError:
             pass
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.flush)
         self.journal.close()
 
     # -- workers found on disk ------------------------------------------------------

@@ -40,6 +40,34 @@ def _command(module: str, args: Sequence[str], log_path: Path, ready_w: int) -> 
     return [sys.executable, "-m", module, "--detach-log", str(log_path), "--ready-fd", str(ready_w), *args]
 
 
+def _spawn(
+    module: str,
+    args: Sequence[str],
+    log_path: Path,
+    env: Mapping[str, str] | None,
+    cwd: str | os.PathLike[str] | None,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the launched process; returns it and the read end of its readiness pipe."""
+    r, w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            _command(module, args, log_path, w),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(w,),
+            start_new_session=True,
+        )
+    except BaseException:
+        os.close(r)
+        raise
+    finally:
+        os.close(w)
+    return proc, r
+
+
 def _parse_ready(raw: bytes, what: str, log_path: Path) -> dict[str, object]:
     line = raw.split(b"\n", 1)[0]
     if not line:
@@ -58,20 +86,7 @@ def launch_blocking(
     cwd: str | os.PathLike[str] | None = None,
     timeout: float = 15.0,
 ) -> dict[str, object]:
-    r, w = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            _command(module, args, log_path, w),
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(w,),
-            start_new_session=True,
-        )
-    finally:
-        os.close(w)
+    proc, r = _spawn(module, args, log_path, env, cwd)
     try:
         chunks = b""
         deadline = time.monotonic() + timeout
@@ -99,20 +114,7 @@ async def launch(
 ) -> dict[str, object]:
     """The same, without blocking the event loop."""
     loop = asyncio.get_running_loop()
-    r, w = os.pipe()
-    try:
-        proc = subprocess.Popen(
-            _command(module, args, log_path, w),
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            pass_fds=(w,),
-            start_new_session=True,
-        )
-    finally:
-        os.close(w)
+    proc, r = _spawn(module, args, log_path, env, cwd)
     os.set_blocking(r, False)
     done: asyncio.Future[bytes] = loop.create_future()
     buf = bytearray()

@@ -109,6 +109,17 @@ async def wait_state(client, name: str, states: tuple[str, ...], timeout: float 
         await asyncio.sleep(0.05)
 
 
+async def shut_down(client, workspace: Path) -> None:
+    """Stop the supervisor the client talks to, then kill whatever it left running."""
+    try:
+        await asyncio.wait_for(client.request("stop", grace=0.5), 15)
+    except Exception:
+        pass
+    await client.close()
+    await asyncio.sleep(0.2)
+    kill_everything_under(workspace)
+
+
 @pytest.fixture
 async def supervised(workspace: Path):
     """A workspace with a running supervisor and a connected client; everything it
@@ -118,10 +129,4 @@ async def supervised(workspace: Path):
     client, started = await connect_or_start(workspace, client="test")
     assert started
     yield workspace, client
-    try:
-        await asyncio.wait_for(client.request("stop", grace=0.5), 15)
-    except Exception:
-        pass
-    await client.close()
-    await asyncio.sleep(0.2)
-    kill_everything_under(workspace)
+    await shut_down(client, workspace)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import kill_everything_under, wait_state
+from conftest import kill_everything_under, shut_down
 
 from sessions.client import connect_or_start
 from tui.app import DashboardScreen, PodiumApp
@@ -43,13 +43,7 @@ async def room(workspace, tmp_path):
         "spawn", name="log", argv=["bash", "-c", "for i in $(seq 1 3000); do echo \"log line $i\"; done; echo NEEDLE-old; echo tail; sleep 300"]
     )
     yield workspace, client
-    try:
-        await asyncio.wait_for(client.request("stop", grace=0.5), 15)
-    except Exception:
-        pass
-    await client.close()
-    await asyncio.sleep(0.2)
-    kill_everything_under(workspace)
+    await shut_down(client, workspace)
 
 
 def make_app(ws: Path, **config) -> PodiumApp:

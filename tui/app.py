@@ -442,6 +442,12 @@ class PodiumApp(App[str]):
         return ids
 
     async def _connect_loop(self) -> None:
+        try:
+            await self._connect_forever()
+        except NoMatches:
+            pass  # the app is being torn down while (re)connecting
+
+    async def _connect_forever(self) -> None:
         status = self.dashboard.query_one(StatusBar)
         first = True
         while not self._leaving:

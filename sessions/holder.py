@@ -52,6 +52,9 @@ class Holder:
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_IGN)
         loop.add_signal_handler(signal.SIGTERM, lambda: self.pty.terminate(3.0))
+        if self.args.divider:
+            # A resumed run goes on in the same transcript, after a visible divider.
+            self.transcript.write(f"\r\n\x1b[2m{self.args.divider}\x1b[0m\r\n".encode())
         try:
             self.pty.start()
         except SpawnError as exc:
@@ -212,6 +215,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--rows", type=int, default=40)
     ap.add_argument("--ready-fd", type=int, default=-1)
     ap.add_argument("--detach-log", default=None)
+    ap.add_argument("--divider", default=None, help="a line written to the transcript before this run")
     ap.add_argument("argv", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
     if args.argv and args.argv[0] == "--":

@@ -18,6 +18,7 @@ import codecs
 import fcntl
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -36,6 +37,7 @@ from .blackboard import (
     read_json,
     write_toml,
 )
+from .agents import Adapter, make_adapter, prepare_codex_exec
 from .pty_session import shell_argv, worker_env
 from .screen import MAX_REPLAY, LiveScreen
 from .transcript import TranscriptReader
@@ -100,6 +102,11 @@ class Worker:
         self.watchers: set[ClientConn] = set()  # clients subscribed to the screen
         self.followers: dict[ClientConn, codecs.IncrementalDecoder] = {}
         self.dir = sup.bb.worker_dir(name)
+        self.adapter: Adapter = make_adapter(self.kind, self.argv, self.dir)
+        agent = meta.get("agent", {})
+        self.adapter.session_id = agent.get("session_id") or None
+        self.agent_dirty = False
+        self._events_fd = -1
 
     # -- what the outside sees --------------------------------------------------
     def public(self) -> dict[str, Any]:
@@ -121,12 +128,37 @@ class Worker:
             "exec_id": self.exec_id,
             "size": [self.screen.columns, self.screen.lines],
             "runs": len(self.runs) or 1,
+            "mode": self.adapter.mode,
+            "session_id": self.adapter.session_id,
+            "tokens": self.adapter.tokens_in + self.adapter.tokens_out,
+            "cost_usd": round(self.adapter.cost_usd, 6),
+            "signals": self.adapter.signals(self.exit_code) if self.state in ENDED else None,
+            "agent": self.adapter.public(self.exit_code),
         }
 
     def meta(self) -> dict[str, Any]:
         m = self.public()
         m["runs"] = self.runs
+        m.pop("signals", None)
+        m["agent"] = {k: v for k, v in self.adapter.public(self.exit_code).items() if not isinstance(v, (dict, list))}
+        if self.state in ENDED:
+            m["agent"]["signals"] = self.adapter.signals(self.exit_code)
         return m
+
+    def rebuild_agent(self, end: int) -> None:
+        """After a restart: feed the current run's bytes again to know what the agent did."""
+        if not self.adapter.structured and self.adapter.mode == "shell" and self.state not in ENDED:
+            return
+        start = int(self.runs[-1].get("offset", 0)) if self.runs else 0
+        start = max(start, end - 64 * 1024 * 1024)
+        reader = TranscriptReader(self.dir)
+        pos = start
+        while pos < end:
+            chunk = reader.read(pos, min(end, pos + (1 << 20)))
+            if not chunk:
+                break
+            self.adapter.feed(chunk)  # events.jsonl has them already
+            pos += len(chunk)
 
     def save(self) -> None:
         self.sup.writer.write_toml(self.dir / "meta.toml", self.meta())
@@ -142,9 +174,22 @@ class Worker:
             self.ended_event.set()
 
     # -- bytes from the holder ----------------------------------------------------
+    def feed_agent(self, data: bytes) -> None:
+        events = self.adapter.feed(data)
+        if events:
+            self.append_events(events)
+            self.agent_dirty = True
+            self.sup.schedule_frame()
+
+    def append_events(self, events: list[dict[str, Any]]) -> None:
+        if self._events_fd < 0:
+            self._events_fd = os.open(self.dir / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        os.write(self._events_fd, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events).encode())
+
     def on_output(self, data: bytes) -> None:
         self.offset += len(data)
         self.last_output = time.time()
+        self.feed_agent(data)
         self.screen.write(data)
         if self.unread is not None:
             self.unread(data)
@@ -158,12 +203,13 @@ class Worker:
             return
         self.last_output = time.time()
         reader = TranscriptReader(self.dir)
-        if self.unread is not None or self.followers:
+        if self.unread is not None or self.followers or self.adapter.structured:
             pos = start
             while pos < end:
                 chunk = reader.read(pos, min(end, pos + (1 << 20)))
                 if not chunk:
                     break
+                self.feed_agent(chunk)
                 if self.unread is not None:
                     self.unread(chunk)
                 for client, decoder in self.followers.items():
@@ -204,10 +250,14 @@ class Worker:
             state, reason = "interrupted", "interrupted (SIGINT)"
         elif sig is not None:
             state, reason = "failed", f"killed by {_signame(sig)}"
-        elif code == 0:
-            state, reason = "done", "exit code 0"
         else:
-            state, reason = "failed", f"exit code {code}"
+            verdict = self.adapter.verdict(code, sig)
+            if verdict is not None:
+                state, reason = verdict
+            elif code == 0:
+                state, reason = "done", "exit code 0"
+            else:
+                state, reason = "failed", f"exit code {code}"
         self.link = None
         # Watchers get the last screen before they hear how the worker ended.
         self.screen.pump()
@@ -487,6 +537,7 @@ class Supervisor:
                 worker.offset = size
                 tail_start = max(0, size - 4 * MAX_REPLAY)
                 worker.screen.rebuild(reader.read(tail_start, size), tail_start)
+                worker.rebuild_agent(size)
                 continue
             await self.reconnect(worker, size)
 
@@ -496,6 +547,7 @@ class Supervisor:
             link, hello = await HolderLink.connect(worker)
         except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError):
             worker.offset = size
+            worker.rebuild_agent(size)
             worker.screen.rebuild(reader_tail(worker.dir, tail_start, size), tail_start)
             exit_info = read_json(worker.dir / "exit.json")
             if exit_info is not None:
@@ -504,6 +556,7 @@ class Supervisor:
                 worker.set_state("lost", "holder not found (machine rebooted or holder killed); transcript kept")
             return
         offset = int(hello.get("offset", size))
+        worker.rebuild_agent(offset)
         tail_start = max(0, offset - 4 * MAX_REPLAY)
         worker.screen.resize(int(hello.get("cols", worker.screen.columns)), int(hello.get("rows", worker.screen.lines)))
         worker.screen.rebuild(reader_tail(worker.dir, tail_start, offset), tail_start)
@@ -550,7 +603,6 @@ class Supervisor:
         cwd = cwd or str(self.bb.workspace)
         wdir = self.bb.worker_dir(name)
         wdir.mkdir(parents=True, exist_ok=True)
-        size = TranscriptReader(wdir).size
         meta = {
             "kind": kind,
             "command": argv,
@@ -562,24 +614,42 @@ class Supervisor:
             "size": [cols, rows],
         }
         worker = Worker(self, name, meta)
-        worker.offset = size
-        worker.runs = [{"run": 1, "started": now_iso(), "command": argv}]
+        if worker.adapter.mode == "codex-exec":
+            worker.argv = prepare_codex_exec(argv, wdir)
         if unread:
             worker.unread = UnreadOutput()
         self.workers[name] = worker
+        self.journal.write("spawn", name, kind=kind, command=worker.argv, cwd=cwd)
+        await self._launch(worker, worker.argv, env, divider=None)
+        return worker
+
+    async def _launch(self, worker: Worker, argv: list[str], env: dict[str, str] | None, divider: str | None) -> None:
+        """Start a run of `worker` (its first, or a resumed one) under a new holder."""
+        wdir = worker.dir
         for stale in ("exit.json", "holder.json"):
             try:
                 (wdir / stale).unlink()
             except FileNotFoundError:
                 pass
+        size = TranscriptReader(wdir).size
+        worker.offset = size
+        worker.runs.append({"run": len(worker.runs) + 1, "started": now_iso(), "command": argv, "offset": size})
+        worker.state, worker.reason = "starting", "spawned" if divider is None else "resumed"
+        worker.exit_code = worker.exit_signal = None
+        worker.ended = None
+        worker.kill_requested = worker.interrupt_requested = False
+        worker.ended_event.clear()
         worker.save()
-        self.journal.write("spawn", name, kind=kind, command=argv, cwd=cwd)
         self.broadcast({"event": "worker", "worker": worker.public()})
-        sock = self.bb.holder_socket(name)
+        sock = self.bb.holder_socket(worker.name)
+        cols, rows = worker.screen.columns, worker.screen.lines
+        args = ["--worker-dir", str(wdir), "--socket", str(sock), "--cwd", worker.cwd, "--cols", str(cols), "--rows", str(rows)]
+        if divider:
+            args += ["--divider", divider]
         try:
             info = await daemon.launch(
                 "sessions.holder",
-                ["--worker-dir", str(wdir), "--socket", str(sock), "--cwd", cwd, "--cols", str(cols), "--rows", str(rows), "--", *argv],
+                [*args, "--", *argv],
                 log_path=wdir / "holder.log",
                 env=worker_env(env) if env is not None else None,
                 cwd=str(self.bb.workspace),
@@ -592,7 +662,7 @@ class Supervisor:
             if worker.unread is not None:
                 worker.unread(message)
             worker.finish({"exit_code": info.get("exit_code", 127), "error": str(info["error"])})
-            return worker
+            return
         worker.pid = info.get("worker_pid")  # type: ignore[assignment]
         worker.holder_pid = info.get("pid")  # type: ignore[assignment]
         worker.started = str(info.get("started") or now_iso())
@@ -605,11 +675,26 @@ class Supervisor:
                 worker.finish(exit_info)
             else:
                 worker.set_state("lost", "holder started but could not be reached")
-            return worker
+            return
         worker.link = link
         worker.catch_up(worker.offset, int(hello.get("offset", worker.offset)))
         link.start()
-        worker.set_state("running", "spawned")
+        worker.set_state("running", "spawned" if divider is None else f"resumed (run {len(worker.runs)})")
+
+    async def resume(self, worker: Worker, prompt: str, env: dict[str, str] | None) -> Worker:
+        if worker.state in ACTIVE:
+            raise RequestError(f"worker {worker.name} is still {worker.state}; resume continues a worker that has ended")
+        try:
+            argv = worker.adapter.resume_command(prompt, worker.argv)
+        except ValueError as exc:
+            raise RequestError(f"cannot resume {worker.name}: {exc}") from None
+        if worker.adapter.mode == "codex-exec":
+            argv = prepare_codex_exec(argv, worker.dir)
+        worker.adapter.new_run()
+        run = len(worker.runs) + 1
+        divider = f"── podium: run {run} of {worker.name} · resume · {now_iso()} · {shlex.join(argv)} ──"
+        self.journal.write("resume", worker.name, run=run, command=argv)
+        await self._launch(worker, argv, env, divider=divider)
         return worker
 
     # -- frames -----------------------------------------------------------------------
@@ -622,6 +707,9 @@ class Supervisor:
         now = time.monotonic()
         more = False
         for worker in self.workers.values():
+            if worker.agent_dirty:
+                worker.agent_dirty = False
+                self.broadcast({"event": "worker", "worker": worker.public()})
             if not worker.screen.backlog and not worker.screen.dirty:
                 continue
             if not worker.watchers and now - worker.last_pump < BACKGROUND_PUMP_INTERVAL:
@@ -842,6 +930,19 @@ class Supervisor:
             worker.unread = None  # read to the end: a further write is an error, as in codex
         return answer
 
+    async def op_last(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+        worker = self.worker(req)
+        text = worker.adapter.last_message()
+        if text is None:
+            raise RequestError(f"{worker.name} has no last message yet ({worker.state}: {worker.reason})")
+        return {"worker": worker.name, "text": text, "mode": worker.adapter.mode, "run": len(worker.runs) or 1}
+
+    async def op_resume(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+        worker = self.worker(req)
+        prompt = str(req.get("prompt") or "continue")
+        await self.resume(worker, prompt, req.get("env"))
+        return worker.public()
+
     async def op_input(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         worker = self.worker(req)
         link = self.live(worker)
@@ -875,7 +976,7 @@ class Supervisor:
         self.journal.write("signal", worker.name, signal="SIGSTOP", via=client.kind)
         return {}
 
-    async def op_resume(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+    async def op_continue(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         worker = self.worker(req)
         self.live(worker).control("resume")
         self.journal.write("signal", worker.name, signal="SIGCONT", via=client.kind)

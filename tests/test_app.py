@@ -35,15 +35,17 @@ TRAP = textwrap.dedent(
 async def room(workspace, tmp_path):
     """A supervisor with three workers: a cat, a SIGINT-trapping python, a long log."""
     client, _ = await connect_or_start(workspace, client="test")
-    trap = tmp_path / "trap.py"
-    trap.write_text(TRAP)
-    await client.request("spawn", name="cat", argv=["cat"])
-    await client.request("spawn", name="trap", argv=[sys.executable, "-u", str(trap)])
-    await client.request(
-        "spawn", name="log", argv=["bash", "-c", "for i in $(seq 1 3000); do echo \"log line $i\"; done; echo NEEDLE-old; echo tail; sleep 300"]
-    )
-    yield workspace, client
-    await shut_down(client, workspace)
+    try:
+        trap = tmp_path / "trap.py"
+        trap.write_text(TRAP)
+        await client.request("spawn", name="cat", argv=["cat"])
+        await client.request("spawn", name="trap", argv=[sys.executable, "-u", str(trap)])
+        await client.request(
+            "spawn", name="log", argv=["bash", "-c", "for i in $(seq 1 3000); do echo \"log line $i\"; done; echo NEEDLE-old; echo tail; sleep 300"]
+        )
+        yield workspace, client
+    finally:
+        await shut_down(client, workspace)
 
 
 def make_app(ws: Path, **config) -> PodiumApp:

@@ -23,7 +23,12 @@ WORKERS = {
 
 
 @pytest.fixture
-def room(workspace, monkeypatch):
+def room(workspace, monkeypatch, request):
+    def cleanup() -> None:
+        podium_cli("-w", str(workspace), "stop", "--yes")
+        kill_everything_under(workspace)
+
+    request.addfinalizer(cleanup)  # also when the setup below fails
     assert podium_cli("-w", str(workspace), "start").returncode == 0
     for name, argv in WORKERS.items():
         assert podium_cli("-w", str(workspace), "spawn", name, "--cwd", str(workspace), "--", *argv).returncode == 0
@@ -36,9 +41,7 @@ def room(workspace, monkeypatch):
     time.sleep(0.5)  # the running workers have drawn their first screens
     monkeypatch.setattr(worker_list, "short_age", lambda iso, now: "-" if not iso else "5s")
     monkeypatch.setattr(worker_list, "elapsed", lambda w, now: "12s")
-    yield workspace
-    podium_cli("-w", str(workspace), "stop", "--yes")
-    kill_everything_under(workspace)
+    return workspace
 
 
 def app_for(ws) -> PodiumApp:

@@ -313,7 +313,7 @@ class DashboardScreen(Screen[None]):
 
     def toggle_pause(self, name: str) -> None:
         w = self.podium.roster.get(name, {})
-        self.podium.request("resume" if w.get("state") == "paused" else "pause", worker=name)
+        self.podium.request("continue" if w.get("state") == "paused" else "pause", worker=name)
 
     def action_pause(self) -> None:
         pane = self.focused_pane()

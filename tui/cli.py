@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new output")
     logs.add_argument("--raw", action="store_true", help="the bytes as written (only when not a terminal)")
 
+    last = sub.add_parser("last", help="print a worker's last message (its -o file, last agent message, result or report)")
+    last.add_argument("name")
+    resume = sub.add_parser("resume", help="continue an agent worker's conversation: podium resume NAME [PROMPT]")
+    resume.add_argument("name")
+    resume.add_argument("prompt", nargs="?", default="continue")
+
     stop = sub.add_parser("stop", help="stop every worker and the supervisor (asks first)")
     stop.add_argument("--yes", "-y", action="store_true")
     sub.add_parser("version", help="print the version")
@@ -110,6 +116,14 @@ def human_age(iso: str | None) -> str:
     except ValueError:
         return iso
     return humanize.naturaltime(datetime.now(timezone.utc) - then)
+
+
+def human_tokens(n: int | None) -> str:
+    if not n:
+        return "-"
+    import humanize
+
+    return humanize.intword(n, "%.1f") if n >= 1_000_000 else (f"{n / 1000:.1f}k" if n >= 1000 else str(n))
 
 
 def print_table(rows: list[list[str]], header: list[str]) -> None:
@@ -173,11 +187,16 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
                 "-" if w["exit_code"] is None else str(w["exit_code"]),
                 human_age(w["started"]),
                 human_age(w["last_output"]),
+                human_tokens(w.get("tokens")),
                 w["reason"],
             ]
             for w in workers
         ]
-        print_table(rows, ["NAME", "KIND", "STATE", "PID", "EXIT", "STARTED", "LAST OUTPUT", "WHY"])
+        print_table(rows, ["NAME", "KIND", "STATE", "PID", "EXIT", "STARTED", "LAST OUTPUT", "TOKENS", "WHY"])
+        total = sum(w.get("tokens") or 0 for w in workers)
+        cost = sum(w.get("cost_usd") or 0 for w in workers)
+        if total:
+            print(f"\ntotal: {human_tokens(total)} tokens" + (f", ${cost:.4f}" if cost else ""))
         return 0
     if cmd == "status":
         st = await client.request("status")
@@ -231,13 +250,22 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         print(json.dumps(r))
         return 0
     if cmd in ("interrupt", "pause", "continue"):
-        op = {"continue": "resume"}.get(cmd, cmd)
-        await client.request(op, worker=args.name)
+        await client.request(cmd, worker=args.name)
         print(f"podium: {cmd} sent to {args.name}")
         return 0
     if cmd == "kill":
         w = await client.request("kill", worker=args.name, grace=args.grace, wait=True)
         print(f"podium: {args.name} is {w['state']} ({w['reason']})")
+        return 0
+    if cmd == "last":
+        r = await client.request("last", worker=args.name)
+        sys.stdout.write(plain_text(r["text"].encode("utf-8", "surrogateescape")).rstrip("\n") + "\n")
+        return 0
+    if cmd == "resume":
+        w = await client.request("resume", worker=args.name, prompt=args.prompt, env=dict(os.environ))
+        if w["state"] == "failed" and w.get("exit_code") in (126, 127):
+            raise CliError(f"podium: {args.name} could not be resumed: {w['reason']}", 1)
+        print(f"podium: {args.name} resumed (run {w['runs']}): {w['state']}")
         return 0
     if cmd == "stop":
         workers = await client.request("ls")

@@ -1,0 +1,234 @@
+"""A scripted model server on 127.0.0.1 for the real codex and claude CLIs.
+
+codex: `POST /v1/responses` answered with Responses-API SSE. claude: `POST /v1/messages`
+answered with Messages-API SSE. Each request takes the next scripted turn; the requests
+are kept so a test can check what the agent sent back (a command's output, say).
+Nothing here talks to anything but the loopback interface.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Turn = list[dict[str, Any]] | str  # output items, or "fail"
+
+_ids = itertools.count(1)
+
+
+def shell_call(cmd: str, escalate: str | None = None) -> dict[str, Any]:
+    """codex's exec_command tool call (escalate: a justification asking for approval)."""
+    args: dict[str, Any] = {"cmd": cmd}
+    if escalate:
+        args.update({"sandbox_permissions": "require_escalated", "justification": escalate})
+    return {"type": "function_call", "call_id": f"call_{next(_ids)}", "name": "exec_command", "arguments": json.dumps(args)}
+
+
+def message(text: str) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "role": "assistant",
+        "id": f"msg_{next(_ids)}",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+
+
+class FakeModel:
+    def __init__(self, codex_turns: list[Turn] | None = None, claude_turns: list[Turn] | None = None):
+        self.codex_turns: list[Turn] = list(codex_turns or [])
+        self.claude_turns: list[Turn] = list(claude_turns or [])
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.lock = threading.Lock()
+        model = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_HEAD(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                body = b'{"data": [], "models": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw or b"{}")
+                except json.JSONDecodeError:
+                    body = {"raw": raw.decode(errors="replace")}
+                path = self.path.split("?")[0]
+                with model.lock:
+                    model.requests.append((path, body))
+                if path.endswith("/responses"):
+                    self._stream(model._codex_events(model._next(model.codex_turns)))
+                elif path.endswith("/messages"):
+                    self._stream(model._claude_events(model._next(model.claude_turns)))
+                else:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+            def _stream(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for name, data in events:
+                    self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                    self.wfile.flush()
+                self.close_connection = True
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeModel:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _next(self, turns: list[Turn]) -> Turn:
+        with self.lock:
+            return turns.pop(0) if turns else [message("(the fake model has nothing more to say)")]
+
+    # -- codex: the Responses API ---------------------------------------------------
+    def _codex_events(self, turn: Turn) -> list[tuple[str, dict[str, Any]]]:
+        rid = f"resp_{next(_ids)}"
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("response.created", {"type": "response.created", "response": {"id": rid}})
+        ]
+        if turn == "fail":
+            events.append(
+                (
+                    "response.failed",
+                    {"type": "response.failed", "response": {"id": rid, "error": {"code": "server_error", "message": "the fake model failed this turn"}}},
+                )
+            )
+            return events
+        assert isinstance(turn, list)
+        for index, item in enumerate(turn):
+            events.append(("response.output_item.added", {"type": "response.output_item.added", "output_index": index, "item": item}))
+            if item.get("type") == "message":
+                text = item["content"][0]["text"]
+                events.append(("response.output_text.delta", {"type": "response.output_text.delta", "output_index": index, "delta": text}))
+            events.append(("response.output_item.done", {"type": "response.output_item.done", "output_index": index, "item": item}))
+        usage = {
+            "input_tokens": 1200,
+            "input_tokens_details": {"cached_tokens": 200},
+            "output_tokens": 80,
+            "output_tokens_details": {"reasoning_tokens": 10},
+            "total_tokens": 1280,
+        }
+        events.append(("response.completed", {"type": "response.completed", "response": {"id": rid, "usage": usage}}))
+        return events
+
+    # -- claude: the Messages API ---------------------------------------------------
+    def _claude_events(self, turn: Turn) -> list[tuple[str, dict[str, Any]]]:
+        mid = f"msg_{next(_ids)}"
+        usage = {"input_tokens": 900, "output_tokens": 40, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        events: list[tuple[str, dict[str, Any]]] = [
+            (
+                "message_start",
+                {"type": "message_start", "message": {"id": mid, "type": "message", "role": "assistant", "model": "claude-fake", "content": [], "stop_reason": None, "usage": usage}},
+            )
+        ]
+        assert isinstance(turn, list)
+        stop = "end_turn"
+        for index, block in enumerate(turn):
+            if block["type"] == "text":
+                events.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}))
+                events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": block["text"]}}))
+            else:  # tool_use
+                stop = "tool_use"
+                events.append(
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": index, "content_block": {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}},
+                    )
+                )
+                events.append(
+                    (
+                        "content_block_delta",
+                        {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}},
+                    )
+                )
+            events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 40}}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        return events
+
+    def outputs_sent_back(self) -> list[str]:
+        """What codex sent back as function_call_output (the commands' output)."""
+        found = []
+        for path, body in self.requests:
+            for item in body.get("input", []) if isinstance(body, dict) else []:
+                if isinstance(item, dict) and item.get("type") == "function_call_output":
+                    out = item.get("output")
+                    found.append(out if isinstance(out, str) else json.dumps(out))
+        return found
+
+
+def claude_text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def claude_tool(name: str, tool_input: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": f"toolu_{next(_ids)}", "name": name, "input": tool_input}
+
+
+def codex_home(directory, port: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """A throwaway CODEX_HOME pointing codex at the fake model; returns the env to use."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.toml").write_text(
+        f'''model = "gpt-5.5"
+model_provider = "fake"
+check_for_update_on_startup = false
+
+[analytics]
+enabled = false
+
+[features]
+plugins = false
+unbounded_connection_retries = false
+
+[notice.model_migrations]
+"gpt-5.5" = "gpt-6-sol"
+
+[model_providers.fake]
+name = "fake"
+base_url = "http://127.0.0.1:{port}/v1"
+wire_api = "responses"
+env_key = "FAKE_API_KEY"
+supports_websockets = false
+request_max_retries = 0
+stream_max_retries = 0
+'''
+    )
+    return {"CODEX_HOME": str(directory), "FAKE_API_KEY": "sk-fake-key-for-tests"}
+
+
+Callback = Callable[[], None]

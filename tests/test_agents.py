@@ -1,0 +1,183 @@
+"""Agents as first-class workers: real codex and claude CLIs (pinned, from npm) against a
+fake model server on 127.0.0.1, run through podium; and the adapters on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, kill_everything_under, podium_cli
+from fake_model import FakeModel, claude_text, claude_tool, codex_home, message, shell_call
+
+from sessions.agents import ClaudePrintAdapter, CodexExecAdapter, agent_mode, parse_report, prepare_codex_exec
+
+BIN = ROOT / ".tools" / "npm" / "node_modules" / ".bin"
+CODEX = str(BIN / "codex")
+CLAUDE = str(BIN / "claude")
+REPORT = "COMPLETED: ran the command\n\nStatus: Done\nSummary: it printed hi\nVerification: `echo hi` -> hi\n"
+
+
+@pytest.fixture
+def ws(workspace):
+    yield workspace
+    podium_cli("-w", str(workspace), "stop", "--yes")
+    kill_everything_under(workspace)
+
+
+def cli_env(extra: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **extra}
+
+
+def run(ws: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 90):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", "-w", str(ws), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**(env or os.environ), "PYTHONPATH": str(ROOT)},
+    )
+
+
+def wait_ended(ws: Path, name: str, timeout: float = 90) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = {w["name"]: w for w in json.loads(run(ws, "ls", "--json").stdout)}
+        w = workers.get(name)
+        if w and w["state"] not in ("starting", "running", "paused"):
+            return w
+        time.sleep(0.2)
+    raise AssertionError(f"{name} did not end: {w}")
+
+
+# -- adapters, no CLI --------------------------------------------------------------------
+def test_modes_and_what_podium_adds_to_codex_exec(tmp_path):
+    assert agent_mode("shell", ["codex", "exec", "x"]) == "codex-exec"
+    assert agent_mode("codex", ["/opt/codex", "--no-daemon"]) == "codex"
+    assert agent_mode("claude", ["claude", "-p", "hi"]) == "claude-p"
+    assert agent_mode("shell", ["claude"]) == "claude"
+    assert agent_mode("shell", ["bash", "-c", "codex exec"]) == "shell"
+    argv = prepare_codex_exec(["codex", "exec", "do it"], tmp_path)
+    assert argv[:2] == ["codex", "exec"] and "--json" in argv and argv[argv.index("-o") + 1] == str(tmp_path / "last-message.md")
+    assert prepare_codex_exec(argv, tmp_path) == argv  # idempotent
+
+
+def test_bad_jsonl_is_counted_never_fatal(tmp_path):
+    a = CodexExecAdapter(tmp_path)
+    stream = (
+        b'{"type":"thread.started","thread_id":"t-1"}\r\n'
+        b'{"type":"item.completed","item":{"type":"agent_message","text":"hel'  # split mid-line
+    )
+    a.feed(stream)
+    a.feed(b'lo"}}\r\n{not json}\r\n{"type":"brand.new.event","x":1}\r\nWARNING: plain text\r\n')
+    a.feed(b'{"type":"turn.completed","usage":{"input_tokens":10,"output_tokens":5}}\r\n')
+    assert a.session_id == "t-1" and a.agent_message == "hello"
+    assert (a.malformed, a.unknown, a.turn_completed, a.tokens_in + a.tokens_out) == (1, 1, True, 15)
+    # exit 0 and turn.completed, but no -o file: the signals disagree.
+    assert a.verdict(0, None)[0] == "needs-review"
+    (tmp_path / "last-message.md").write_text(REPORT)
+    assert a.verdict(0, None)[0] == "done"
+    assert a.verdict(1, None)[0] == "needs-review"
+
+
+def test_reports_set_blocked_and_needs_review(tmp_path):
+    r = parse_report("BLOCKED: no credentials\n\nStatus: Blocked\nSummary: cannot reach the db\nOpen issues:\n- creds\n")
+    assert (r.outcome, r.status, r.fields["Summary"]) == ("BLOCKED", "Blocked", "cannot reach the db")
+    c = ClaudePrintAdapter(tmp_path)
+    c.feed(b'{"type":"result","subtype":"success","is_error":false,"result":"COMPLETED: x\\nStatus: Needs review","session_id":"s1","usage":{"input_tokens":3,"output_tokens":4},"total_cost_usd":0.01}\n')
+    assert c.verdict(0, None) == ("needs-review", "report: Status: Needs review")
+    with pytest.raises(ValueError, match="never reported"):
+        CodexExecAdapter(tmp_path).resume_command("go on", ["codex", "exec", "x"])
+
+
+# -- the real codex exec ------------------------------------------------------------------
+def test_real_codex_exec_runs_a_command_answers_and_resumes(ws, tmp_path):
+    turns = [[shell_call("echo hi from the worker")], [message(REPORT)], [message("COMPLETED: resumed fine\n\nStatus: Done\n")]]
+    with FakeModel(codex_turns=turns) as fm:
+        env = cli_env(codex_home(tmp_path / "codex-home", fm.port))
+        r = run(ws, "spawn", "cx", "--", CODEX, "exec", "-s", "danger-full-access", "say hi", env=env)
+        assert r.returncode == 0, r.stderr
+        w = wait_ended(ws, "cx")
+        assert w["state"] == "done", w
+        assert w["signals"] == {"exit_code": True, "turn_completed": True, "last_message": True}
+        assert w["mode"] == "codex-exec" and w["session_id"] and w["tokens"] > 0
+        assert "hi from the worker" in fm.outputs_sent_back()[0]  # the command really ran
+        assert run(ws, "last", "cx").stdout == REPORT
+        events = [json.loads(line) for line in (ws / ".podium/workers/cx/events.jsonl").read_text().splitlines()]
+        assert [e["type"] for e in events][0] == "thread.started"
+        assert any(e.get("item", {}).get("type") == "command_execution" and e["item"]["exit_code"] == 0 for e in events)
+        thread = w["session_id"]
+        # Resume: the same worker, the same thread, a divider in the transcript.
+        r = run(ws, "resume", "cx", "and now?", env=env)
+        assert r.returncode == 0, r.stderr
+        w2 = wait_ended(ws, "cx")
+        assert w2["state"] == "done" and w2["session_id"] == thread and w2["runs"] == 2
+        assert run(ws, "last", "cx").stdout.startswith("COMPLETED: resumed fine")
+        transcript = (ws / ".podium/workers/cx/transcript.log").read_bytes()
+        assert b"podium: run 2 of cx" in transcript and transcript.index(b"hi from the worker") < transcript.index(b"run 2 of cx")
+        meta = (ws / ".podium/workers/cx/meta.toml").read_text()
+        assert meta.count("[[runs]]") == 2 and "resume" in meta
+
+
+def test_real_codex_exec_failed_turn_is_not_done(ws, tmp_path):
+    with FakeModel(codex_turns=["fail"]) as fm:
+        env = cli_env(codex_home(tmp_path / "codex-home", fm.port))
+        assert run(ws, "spawn", "bad", "--", CODEX, "exec", "do something", env=env).returncode == 0
+        w = wait_ended(ws, "bad")
+        assert w["state"] == "failed", w
+        assert w["signals"]["exit_code"] is False and w["signals"]["turn_completed"] is False
+        assert w["signals"]["last_message"] is False
+        r = run(ws, "last", "bad")
+        assert r.returncode == 1 and "no last message" in r.stderr
+
+
+def test_missing_agent_binary_and_resume_without_an_id(ws):
+    r = run(ws, "spawn", "ghost", "--kind", "codex", "--", "/nonexistent/codex", "exec", "hi")
+    assert r.returncode == 1 and "command not found: /nonexistent/codex" in r.stderr
+    r = run(ws, "resume", "ghost", "again")
+    assert r.returncode == 1 and "never reported a thread id" in r.stderr
+    assert run(ws, "spawn", "sh", "--", "true").returncode == 0
+    wait_ended(ws, "sh")
+    r = run(ws, "resume", "sh")
+    assert r.returncode == 1 and "no conversation to resume" in r.stderr
+
+
+def claude_env(tmp_path: Path, fm: FakeModel) -> dict[str, str]:
+    cfg = tmp_path / "claude-config"
+    cfg.mkdir(exist_ok=True)
+    return cli_env(
+        {
+            "ANTHROPIC_BASE_URL": fm.base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-podium-tests-0123",
+            "CLAUDE_CONFIG_DIR": str(cfg),
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+        }
+    )
+
+
+def test_real_claude_print_mode_and_its_resume(ws, tmp_path):
+    turns = [[claude_text("COMPLETED: said hello\n\nStatus: Done\nSummary: greeted")], [claude_text("BLOCKED: need a key\n\nStatus: Blocked")]]
+    with FakeModel(claude_turns=turns) as fm:
+        env = claude_env(tmp_path, fm)
+        r = run(ws, "spawn", "cl", "--", CLAUDE, "-p", "say hello", "--output-format", "stream-json", "--verbose", env=env)
+        assert r.returncode == 0, r.stderr
+        w = wait_ended(ws, "cl")
+        assert w["state"] == "done", w
+        assert w["mode"] == "claude-p" and w["signals"] == {"exit_code": True, "result": True}
+        assert w["session_id"] and w["tokens"] > 0
+        assert run(ws, "last", "cl").stdout.startswith("COMPLETED: said hello")
+        session = w["session_id"]
+        assert run(ws, "resume", "cl", "go on", env=env).returncode == 0
+        w2 = wait_ended(ws, "cl")
+        # The resumed run's report says Blocked: the worker shows it, with why.
+        assert (w2["state"], w2["session_id"], w2["runs"]) == ("blocked", session, 2)
+        assert "BLOCKED" in w2["reason"]
+        resumed = [b for p, b in fm.requests if p.endswith("/messages")][-1]
+        assert "go on" in json.dumps(resumed["messages"][-1])

@@ -435,10 +435,16 @@ class Supervisor:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            try:
-                pid = int(os.read(fd, 32).decode().strip() or 0)
-            except ValueError:
-                pid = 0
+            # The winner writes its pid just after it takes the lock: give it a moment.
+            pid = 0
+            deadline = time.monotonic() + 2.0
+            while not pid and time.monotonic() < deadline:
+                try:
+                    pid = int(os.pread(fd, 32, 0).decode().strip() or 0)
+                except ValueError:
+                    pid = 0
+                if not pid:
+                    time.sleep(0.01)
             os.close(fd)
             return pid
         os.ftruncate(fd, 0)

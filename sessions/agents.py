@@ -28,16 +28,27 @@ def agent_mode(kind: str, argv: list[str]) -> str:
     """codex-exec | codex | claude-p | claude | shell, from the kind and the command."""
     prog = os.path.basename(argv[0]) if argv else ""
     if kind == "codex" or prog == "codex":
-        return "codex-exec" if len(argv) > 1 and argv[1] in ("exec", "e") else "codex"
+        return "codex-exec" if _exec_index(argv) is not None else "codex"
     if kind == "claude" or prog == "claude":
         return "claude-p" if any(a in ("-p", "--print") for a in argv[1:]) else "claude"
     return "shell"
 
 
+def _exec_index(argv: list[str]) -> int | None:
+    """Where the `exec` subcommand stands (`codex exec`, or a wrapper's `... exec`)."""
+    for i, arg in enumerate(argv[1:5], start=1):
+        if arg in ("exec", "e"):
+            return i
+    return None
+
+
 def prepare_codex_exec(argv: list[str], worker_dir: Path) -> list[str]:
     """What podium adds to a codex exec it launches: JSON events and the last-message file."""
     out = list(argv)
-    at = 2  # right after `codex exec`
+    index = _exec_index(out)
+    if index is None:
+        return out
+    at = index + 1  # right after `exec`
     if "--json" not in out:
         out.insert(at, "--json")
     if not any(a in ("-o", "--output-last-message") or a.startswith("--output-last-message=") for a in out):
@@ -170,7 +181,10 @@ class Adapter:
         raise ValueError("a shell worker has no conversation to resume; spawn it again instead")
 
     def public(self, exit_code: int | None) -> dict[str, Any]:
+        message = self.last_message()
+        report = parse_report(message) if message else None
         return {
+            "report": report.public() if report else None,
             "mode": self.mode,
             "session_id": self.session_id,
             "tokens": self.tokens_in + self.tokens_out,
@@ -261,7 +275,8 @@ class CodexExecAdapter(Adapter):
     def resume_command(self, prompt: str, argv: list[str]) -> list[str]:
         if not self.session_id:
             raise ValueError("this codex exec worker never reported a thread id (no thread.started event): nothing to resume")
-        return [argv[0], "exec", "resume", self.session_id, prompt]
+        index = _exec_index(argv) or 1
+        return [*argv[:index], "exec", "resume", self.session_id, prompt]
 
     def public(self, exit_code: int | None) -> dict[str, Any]:
         out = super().public(exit_code)

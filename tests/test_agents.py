@@ -106,6 +106,8 @@ def test_real_codex_exec_runs_a_command_answers_and_resumes(ws, tmp_path):
         assert w["mode"] == "codex-exec" and w["session_id"] and w["tokens"] > 0
         assert "hi from the worker" in fm.outputs_sent_back()[0]  # the command really ran
         assert run(ws, "last", "cx").stdout == REPORT
+        report = w["agent"]["report"]
+        assert (report["outcome"], report["status"], report["fields"]["Summary"]) == ("COMPLETED", "Done", "it printed hi")
         events = [json.loads(line) for line in (ws / ".podium/workers/cx/events.jsonl").read_text().splitlines()]
         assert [e["type"] for e in events][0] == "thread.started"
         assert any(e.get("item", {}).get("type") == "command_execution" and e["item"]["exit_code"] == 0 for e in events)
@@ -181,3 +183,44 @@ def test_real_claude_print_mode_and_its_resume(ws, tmp_path):
         assert "BLOCKED" in w2["reason"]
         resumed = [b for p, b in fm.requests if p.endswith("/messages")][-1]
         assert "go on" in json.dumps(resumed["messages"][-1])
+
+
+async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
+    """The interactive codex TUI in a real PTY, drawn in a dashboard pane, typed into."""
+    from conftest import shut_down
+
+    from sessions.client import connect_or_start
+    from tui.app import PodiumApp
+    from tui.config import Config
+
+    answer = "Hello from the fake model, drawn in a pane"
+    with FakeModel(codex_turns=[[message(answer)], [message(answer)]]) as fm:
+        env = {**os.environ, **codex_home(tmp_path / "codex-home", fm.port)}
+        client, _ = await connect_or_start(workspace, client="test")
+        try:
+            await client.request("spawn", name="ix", argv=[CODEX, "--no-daemon"], env=env, cwd=str(workspace))
+            app = PodiumApp(workspace, autostart=False, config=Config())
+            async with app.run_test(size=(130, 44)) as pilot:
+
+                def screen_has(text: str) -> bool:
+                    pane = app.dashboard.panes.get("ix")
+                    return pane is not None and any(text in row for row in pane.screen_text())
+
+                async def wait(text: str) -> None:
+                    for _ in range(300):
+                        if screen_has(text):
+                            return
+                        await pilot.pause(0.05)
+                    raise AssertionError(f"{text!r} not on the pane: {app.dashboard.panes['ix'].screen_text()}")
+
+                await wait("OpenAI Codex")
+                await wait("Ask Codex to do anything")
+                assert app.roster["ix"]["mode"] == "codex"
+                await pilot.press("1", "enter", *"say hello")
+                await wait("say hello")
+                await pilot.press("enter")
+                await wait(answer)
+                await pilot.press("ctrl+right_square_bracket")
+                assert any(path.endswith("/responses") for path, _ in fm.requests)
+        finally:
+            await shut_down(client, workspace)

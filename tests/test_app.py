@@ -339,3 +339,52 @@ async def test_more_than_nine_workers_page(workspace):
         await client.request("stop", grace=0.5)
         await client.close()
         kill_everything_under(workspace)
+
+
+async def test_structured_view_and_resume_of_an_agent_worker(workspace):
+    import sys as _sys
+
+    from widgets.agent_view import AgentView
+
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        lm = workspace / ".podium/workers/agent/last-message.md"
+        argv = [_sys.executable, "-m", "sessions.demo.agent", "exec", "--json", "--pace", "0.05", "-o", str(lm), "count files"]
+        await client.request("spawn", name="agent", argv=argv, kind="codex")
+        app = make_app(workspace)
+        async with app.run_test(size=(160, 45)) as pilot:
+            await until(pilot, lambda: app.roster.get("agent", {}).get("state") == "done", what="agent done")
+            w = app.roster["agent"]
+            assert w["mode"] == "codex-exec" and w["signals"] == {"exit_code": True, "turn_completed": True, "last_message": True}
+            assert w["tokens"] > 0
+            await pilot.press("1", "v")
+            await until(pilot, lambda: "agent" in app.dashboard.views, what="structured view")
+            view = app.dashboard.views["agent"]
+            await until(pilot, lambda: view.rendered >= 4, what="events rendered")
+            import io
+
+            from rich.console import Console
+
+            console = Console(width=150, file=io.StringIO(), record=True)
+            for static in view.query("Static"):
+                console.print(static.content)
+            text = console.export_text()
+            assert "$ find . -name '*.py' | wc -l" in text and "exit 0" in text and "COMPLETED" in text
+            assert not app.dashboard.panes["agent"].display
+            await pilot.press("v")  # back to the raw terminal
+            assert "agent" not in app.dashboard.views and app.dashboard.panes["agent"].display
+            first_thread = w["session_id"]
+            await pilot.press("r")
+            assert isinstance(app.screen, PromptScreen)
+            await pilot.press("enter")  # the default follow-up: "continue"
+            await until(pilot, lambda: app.roster["agent"]["runs"] == 2 and app.roster["agent"]["state"] == "done", what="resumed run done")
+            assert app.roster["agent"]["session_id"] == first_thread
+            await until(pilot, lambda: pane_has(app, "agent", "podium: run 2 of agent"), what="divider on screen")
+            # A shell worker has nothing to resume: the key is dimmed.
+            await client.request("spawn", name="plain", argv=["true"])
+            await until(pilot, lambda: app.roster.get("plain", {}).get("state") == "done", what="plain done")
+            await pilot.press("2")
+            assert app.dashboard.check_action("resume", ()) is None
+            assert app.dashboard.check_action("view", ()) is None
+    finally:
+        await shut_down(client, workspace)

@@ -24,6 +24,7 @@ from sessions.blackboard import Blackboard
 from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
 from sessions.launch import build_command
 from themes import THEMES, resolve_theme
+from widgets.agent_view import AgentView
 from widgets.status_bar import StatusBar
 from widgets.terminal_pane import TerminalPane
 from widgets.worker_list import WorkerList
@@ -80,10 +81,12 @@ class DashboardScreen(Screen[None]):
         Binding("n", "new_worker", "New", id="podium.new", tooltip="Start a new worker"),
         Binding("s", "pause", "Pause", id="podium.pause", tooltip="Pause (SIGSTOP) or continue (SIGCONT) the focused worker"),
         Binding("k", "kill", "Kill", id="podium.kill", tooltip="Terminate the focused worker (asks first)"),
+        Binding("r", "resume", "Resume", id="podium.resume", tooltip="Continue the agent's conversation with a follow-up prompt"),
+        Binding("v", "view", "View", id="podium.view", tooltip="Raw terminal / structured agent view (messages, commands, files)"),
         Binding("pageup", "scroll(-1)", "Scroll", id="podium.page-up", tooltip="Scroll back through the whole transcript"),
         Binding("pagedown", "scroll(1)", "Down", id="podium.page-down", tooltip="Scroll forward (past the end: live)", show=False),
         Binding("slash", "search", "Search", id="podium.search", tooltip="Search the focused worker's whole transcript"),
-        Binding("escape", "live", "Live", id="podium.live", tooltip="Back to the live screen (or unzoom)"),
+        Binding("escape", "live", "Live", id="podium.live", tooltip="Back to the live screen (or unzoom)", show=False),
         Binding("right_square_bracket", "page(1)", "Next page", id="podium.page-next", tooltip="Next page of panes (more than 9 workers)", show=False),
         Binding("left_square_bracket", "page(-1)", "Prev page", id="podium.page-prev", tooltip="Previous page of panes", show=False),
     ]
@@ -94,6 +97,7 @@ class DashboardScreen(Screen[None]):
         self.page = 0
         self.zoomed = False
         self.interactive: TerminalPane | None = None
+        self.views: dict[str, AgentView] = {}  # workers shown as structured views
 
     @property
     def podium(self) -> PodiumApp:
@@ -112,6 +116,8 @@ class DashboardScreen(Screen[None]):
         focused = self.focused
         if isinstance(focused, TerminalPane):
             return focused
+        if isinstance(focused, AgentView):
+            return self.panes.get(focused.worker_name)
         table = self.query_one(WorkerList)
         if table.row_count and focused is table:
             try:
@@ -134,6 +140,10 @@ class DashboardScreen(Screen[None]):
             return True if state in ("running", "paused") else None
         if action in ("zoom", "scroll", "search"):
             return True if worker else None
+        if action == "view":
+            return True if worker and worker.get("mode") in ("codex-exec", "claude-p") else None
+        if action == "resume":
+            return True if worker and worker.get("mode") != "shell" and state not in ("starting", "running", "paused") else None
         if action == "live":
             pane = self.focused_pane()
             return True if (pane and pane.scrollback is not None) or self.zoomed else None
@@ -169,7 +179,13 @@ class DashboardScreen(Screen[None]):
             self.panes = {n: self.panes[n] for n in want}
             if fresh:
                 await container.remove_children()
-                await container.mount_all(list(self.panes.values()))
+                self.views = {n: AgentView(n, self.podium.bb.worker_dir(n) / "events.jsonl") for n in self.views if n in self.panes}
+                widgets: list[Any] = []
+                for n, pane in self.panes.items():
+                    widgets.append(pane)
+                    if n in self.views:
+                        widgets.append(self.views[n])
+                await container.mount_all(widgets)
             if gone:
                 self.podium.request("unsubscribe", screens=gone)
             if want:
@@ -186,8 +202,14 @@ class DashboardScreen(Screen[None]):
         container.styles.grid_size_columns = cols
         container.styles.grid_size_rows = rows
         for name, pane in self.panes.items():
-            pane.display = not self.zoomed or name == focus_name
-        if focus_name in self.panes and self.focused is not self.panes[focus_name]:
+            shown = not self.zoomed or name == focus_name
+            pane.display = shown and name not in self.views
+            if name in self.views:
+                self.views[name].display = shown
+        if focus_name in self.views:
+            if self.focused is not self.views[focus_name]:
+                self.views[focus_name].focus()
+        elif focus_name in self.panes and self.focused is not self.panes[focus_name]:
             self.panes[focus_name].focus()
         elif self.panes and not isinstance(self.focused, (TerminalPane, WorkerList)):
             next(iter(self.panes.values())).focus()
@@ -201,6 +223,8 @@ class DashboardScreen(Screen[None]):
         if page != self.page:
             self.page = page
             self.run_worker(self._then_focus(name))
+        elif name in self.views:
+            self.views[name].focus()
         elif name in self.panes:
             self.panes[name].focus()
 
@@ -217,7 +241,7 @@ class DashboardScreen(Screen[None]):
 
     # -- actions ------------------------------------------------------------------------------
     def action_focus_pane_offset(self, step: int) -> None:
-        panes = [p for p in self.panes.values() if p.display]
+        panes = [self.views.get(n, p) for n, p in self.panes.items() if p.display or n in self.views]
         if not panes:
             return
         current = self.focused_pane()
@@ -365,6 +389,37 @@ class DashboardScreen(Screen[None]):
         if line is None:
             self.app.call_from_thread(self.notify, f"{pattern!r} not found above this point", severity="warning", timeout=3)
 
+    def action_view(self) -> None:
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        name = pane.worker_name
+        if name in self.views:
+            view = self.views.pop(name)
+            view.remove()
+            pane.display = True
+            pane.focus()
+        else:
+            view = AgentView(name, self.podium.bb.worker_dir(name) / "events.jsonl")
+            self.views[name] = view
+            self.query_one("#panes", Container).mount(view, after=pane)
+            pane.display = False
+            view.set_summary(self.podium.roster.get(name, {}))
+            self.call_after_refresh(view.focus)
+        self.refresh_bindings()
+
+    def action_resume(self) -> None:
+        pane = self.focused_pane()
+        if pane is None:
+            return
+        name = pane.worker_name
+
+        def submitted(prompt: str | None) -> None:
+            if prompt is not None:
+                self.podium.request("resume", worker=name, prompt=prompt or "continue")
+
+        self.app.push_screen(PromptScreen(f"Resume {name}: the follow-up prompt", "continue"), submitted)
+
     def action_new_worker(self) -> None:
         def submitted(spec: dict[str, Any] | None) -> None:
             if not spec:
@@ -509,6 +564,10 @@ class PodiumApp(App[str]):
             pane = self.dashboard.panes.get(w["name"])
             if pane is not None:
                 pane.set_status(w.get("state", ""), w.get("reason", ""), w.get("kind", ""))
+            view = self.dashboard.views.get(w["name"])
+            if view is not None and view.is_mounted:
+                view.refresh_events()
+                view.set_summary(w)
             if new:
                 self.dashboard.run_worker(self.dashboard.relayout())
             if self.dashboard.interactive is pane and pane is not None and w.get("state") not in ACTIVE:

@@ -27,12 +27,16 @@ class StatusBar(Static):
         super().__init__(**kw)
         self.counts: dict[str, int] = {}
         self.escalations = 0
+        self.tokens = 0
+        self.cost = 0.0
 
     def set_counts(self, workers: dict[str, dict[str, Any]]) -> None:
         counts: dict[str, int] = {}
         for w in workers.values():
             counts[w.get("state", "?")] = counts.get(w.get("state", "?"), 0) + 1
         self.counts = counts
+        self.tokens = sum(int(w.get("tokens") or 0) for w in workers.values())
+        self.cost = sum(float(w.get("cost_usd") or 0) for w in workers.values())
         self.refresh_text()
 
     def watch_connection(self) -> None:
@@ -51,13 +55,18 @@ class StatusBar(Static):
             ("running", ("running", "starting"), "green"),
             ("waiting", ("waiting", "paused"), "magenta"),
             ("done", ("done",), "green"),
-            ("failed", ("failed", "lost", "interrupted"), "red"),
+            ("failed", ("failed", "lost", "interrupted", "blocked", "needs-review"), "red"),
         ):
             n = sum(c.get(k, 0) for k in keys)
             t.append("  ·  ")
             t.append(f"{n} {label}", style=style if n else "dim")
         t.append("  ·  ")
         t.append(f"{self.escalations} escalations", style="bold magenta" if self.escalations else "dim")
+        if self.tokens:
+            from .worker_list import human_tokens
+
+            t.append("  ·  ")
+            t.append(f"{human_tokens(self.tokens)} tokens" + (f" ${self.cost:.2f}" if self.cost else ""), style="cyan")
         if self.mode:
             t.append("  ·  ")
             t.append(self.mode, style="bold reverse")

@@ -28,6 +28,14 @@ STATE_STYLE = {
 COLUMNS = ("#", "worker", "kind", "state", "why", "elapsed", "output", "exit", "tokens")
 
 
+def human_tokens(n: int | None) -> str:
+    if not n:
+        return "-"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
 def short_age(iso: str | None, now: datetime) -> str:
     if not iso:
         return "-"
@@ -99,7 +107,7 @@ class WorkerList(DataTable):
             elapsed(w, now),
             short_age(w.get("last_output"), now),
             "-" if exit_code is None else str(exit_code),
-            "-" if not tokens else f"{tokens:,}",
+            human_tokens(tokens),
         ]
 
     def upsert(self, w: dict[str, Any]) -> None:

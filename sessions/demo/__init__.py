@@ -23,7 +23,7 @@ def demo_workers(last_message_dir: str) -> list[DemoWorker]:
         DemoWorker(
             "agent",
             "codex",
-            [py, "-m", "sessions.demo.agent", "--json", "-o", os.path.join(last_message_dir, "agent.md")],
+            [py, "-m", "sessions.demo.agent", "exec", "--json", "-o", os.path.join(last_message_dir, "last-message.md"), "count the python files"],
             "an agent-like worker streaming codex-style JSONL",
         ),
         DemoWorker("approval", "shell", [py, "-m", "sessions.demo.approval"], "stops at a [y/N] approval prompt"),

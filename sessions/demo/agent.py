@@ -27,14 +27,22 @@ def emit(event: dict) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(prog="demo-agent", description="codex exec, as far as podium can tell")
+    ap.add_argument("exec", nargs="?", choices=["exec"])
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--skip-git-repo-check", action="store_true")
     ap.add_argument("-o", "--output-last-message")
     ap.add_argument("--pace", type=float, default=0.6)
-    ap.add_argument("prompt", nargs="?", default="count the python files")
-    args = ap.parse_args()
+    ap.add_argument("words", nargs="*", help="PROMPT, or: resume THREAD_ID PROMPT")
+    args = ap.parse_intermixed_args()
     pace = args.pace
-    emit({"type": "thread.started", "thread_id": str(uuid.uuid4())})
+    thread = str(uuid.uuid4())
+    if args.words[:1] == ["resume"] and len(args.words) >= 2:
+        thread = args.words[1]
+        args.prompt = " ".join(args.words[2:]) or "continue"
+    else:
+        args.prompt = " ".join(args.words) or "count the python files"
+    emit({"type": "thread.started", "thread_id": thread})
     emit({"type": "turn.started"})
     time.sleep(pace)
     emit({"type": "item.completed", "item": {"id": "item_0", "type": "reasoning", "text": f"**Planning** {args.prompt}"}})

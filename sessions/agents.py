@@ -262,7 +262,8 @@ class CodexExecAdapter(Adapter):
 
     def verdict(self, exit_code: int | None, exit_signal: int | None) -> tuple[str, str] | None:
         s = self.signals(exit_code)
-        marks = " ".join(f"{name.replace('_', ' ')} {'✓' if ok else '✗'}" for name, ok in s.items())
+        labels = {"exit_code": "exit", "turn_completed": "turn", "last_message": "msg"}
+        marks = " ".join(f"{labels[name]}{'✓' if ok else '✗'}" for name, ok in s.items())
         if self.turn_failed:
             return "failed", f"turn.failed: {self.turn_failed}"
         if all(s.values()):
@@ -323,7 +324,7 @@ class ClaudePrintAdapter(Adapter):
 
     def verdict(self, exit_code: int | None, exit_signal: int | None) -> tuple[str, str] | None:
         s = self.signals(exit_code)
-        marks = f"exit code {'✓' if s['exit_code'] else '✗'} result {'✓' if s['result'] else '✗'}"
+        marks = f"exit{'✓' if s['exit_code'] else '✗'} result{'✓' if s['result'] else '✗'}"
         if all(s.values()):
             return super().verdict(exit_code, exit_signal) or ("done", marks)
         if self.result is not None and self.result.get("is_error"):

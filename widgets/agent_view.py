@@ -36,6 +36,18 @@ def safe_text_lines(text: str) -> list[str]:
     return [safe_text(line) for line in text.rstrip("\n").splitlines()]
 
 
+def agent_markdown(text: str) -> Markdown:
+    """Agents mean their line breaks (report blocks, lists): keep them, outside code fences."""
+    parts = text.split("```")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("\n", "  \n")
+    return Markdown(safe_markdown("```".join(parts)))
+
+
+def safe_markdown(text: str) -> str:
+    return "\n".join(safe_text(line) for line in text.split("\n"))
+
+
 def render_event(event: dict[str, Any]) -> RenderableType | None:
     """One event as something to read, or None for events that say nothing new."""
     kind = event.get("type")
@@ -53,7 +65,7 @@ def render_event(event: dict[str, Any]) -> RenderableType | None:
         item = event.get("item") or {}
         itype = item.get("type")
         if itype == "agent_message":
-            return Markdown(str(item.get("text") or ""))
+            return agent_markdown(str(item.get("text") or ""))
         if itype == "reasoning":
             return Text(safe_text(str(item.get("text") or "")), style="italic dim")
         if itype == "command_execution":
@@ -79,7 +91,7 @@ def render_event(event: dict[str, Any]) -> RenderableType | None:
         parts: list[RenderableType] = []
         for block in (event.get("message") or {}).get("content") or []:
             if block.get("type") == "text":
-                parts.append(Markdown(str(block.get("text") or "")))
+                parts.append(agent_markdown(str(block.get("text") or "")))
             elif block.get("type") == "tool_use":
                 parts.append(Text(f"→ {block.get('name')} {safe_text(json.dumps(block.get('input'))[:200])}", style="bold"))
         return Group(*parts) if parts else None

@@ -39,6 +39,7 @@ from .blackboard import (
 )
 from .agents import Adapter, make_adapter, prepare_codex_exec
 from .pty_session import shell_argv, worker_env
+from .result import CuratedResult, ResultConflict
 from .screen import MAX_REPLAY, LiveScreen
 from .transcript import TranscriptReader
 from .unified_exec import (
@@ -55,6 +56,7 @@ FRAME_INTERVAL = 1 / 30  # at most ~30 frames a second per screen
 BACKGROUND_PUMP_INTERVAL = 0.25  # screens nobody watches are kept current at 4 Hz
 CLIENT_QUEUE_LIMIT = 10_000  # messages queued for a client that reads nothing: drop it
 KINDS = ("shell", "codex", "claude")
+TAIL_FOR_REPORT = 16 * 1024  # what a shell worker's adapter needs to find its report
 
 
 class RequestError(Exception):
@@ -134,6 +136,7 @@ class Worker:
             "cost_usd": round(self.adapter.cost_usd, 6),
             "signals": self.adapter.signals(self.exit_code) if self.state in ENDED else None,
             "agent": self.adapter.public(self.exit_code),
+            "promoted": self.sup.promoted_runs().get(self.name, []),
         }
 
     def meta(self) -> dict[str, Any]:
@@ -147,10 +150,8 @@ class Worker:
 
     def rebuild_agent(self, end: int) -> None:
         """After a restart: feed the current run's bytes again to know what the agent did."""
-        if not self.adapter.structured and self.adapter.mode == "shell" and self.state not in ENDED:
-            return
         start = int(self.runs[-1].get("offset", 0)) if self.runs else 0
-        start = max(start, end - 64 * 1024 * 1024)
+        start = max(start, end - (64 * 1024 * 1024 if self.adapter.structured else TAIL_FOR_REPORT))
         reader = TranscriptReader(self.dir)
         pos = start
         while pos < end:
@@ -203,13 +204,17 @@ class Worker:
             return
         self.last_output = time.time()
         reader = TranscriptReader(self.dir)
+        if not self.adapter.structured:
+            # A shell's report is at the end: the adapter needs only the tail.
+            self.adapter.feed(reader.read(max(start, end - TAIL_FOR_REPORT), end))
         if self.unread is not None or self.followers or self.adapter.structured:
             pos = start
             while pos < end:
                 chunk = reader.read(pos, min(end, pos + (1 << 20)))
                 if not chunk:
                     break
-                self.feed_agent(chunk)
+                if self.adapter.structured:
+                    self.feed_agent(chunk)
                 if self.unread is not None:
                     self.unread(chunk)
                 for client, decoder in self.followers.items():
@@ -425,6 +430,8 @@ class Supervisor:
         self._server: asyncio.base_events.Server | None = None
         self._next_exec = 1
         self.writer = BackgroundWriter()  # meta.toml writes: fsync off the event loop
+        self.result = CuratedResult(self.bb.root / "result.md")
+        self._promoted: tuple[tuple[int, int], dict[str, list[str]]] = ((0, 0), {})
         self.journal: Journal
 
     # -- start and stop -------------------------------------------------------------
@@ -703,6 +710,28 @@ class Supervisor:
         await self._launch(worker, argv, env, divider=divider)
         return worker
 
+    # -- the curated result ---------------------------------------------------------------
+    def promoted_runs(self) -> dict[str, list[str]]:
+        """worker -> runs promoted, from result.md (re-read only when the file changed)."""
+        try:
+            st = self.result.path.stat()
+            key = (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            key = (0, 0)
+        if key != self._promoted[0]:
+            _, doc = self.result.read()
+            runs: dict[str, list[str]] = {}
+            for sec in doc.sections:
+                runs.setdefault(sec.worker, []).append(sec.run)
+            self._promoted = (key, runs)
+        return self._promoted[1]
+
+    def result_changed(self, version: str, by: str, what: str) -> None:
+        self.broadcast({"event": "result", "version": version, "by": by, "what": what})
+        for worker in self.workers.values():
+            worker.agent_dirty = True  # their 'promoted' marks may have changed
+        self.schedule_frame()
+
     # -- frames -----------------------------------------------------------------------
     def schedule_frame(self) -> None:
         if self._frame_timer is None:
@@ -948,6 +977,44 @@ class Supervisor:
         prompt = str(req.get("prompt") or "continue")
         await self.resume(worker, prompt, req.get("env"))
         return worker.public()
+
+    async def op_promote(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+        worker = self.worker(req)
+        text = worker.adapter.last_message()
+        if text is None:
+            raise RequestError(f"{worker.name} has no last message to promote ({worker.state}: {worker.reason})")
+        signals = worker.adapter.signals(worker.exit_code) if worker.state in ENDED else {}
+        files = getattr(worker.adapter, "files_changed", [])
+        provenance = {
+            "worker": worker.name,
+            "kind": worker.adapter.mode,
+            "session_id": worker.adapter.session_id,
+            "run": len(worker.runs) or 1,
+            "state": worker.state,
+            "signals": " ".join(f"{k} {'✓' if v else '✗'}" for k, v in signals.items()),
+            "files": ", ".join(files),
+        }
+        outcome = self.result.promote(provenance, text, force=bool(req.get("force")))
+        if not outcome["duplicate"]:
+            self.journal.write("promote", worker.name, run=provenance["run"], section=outcome["section"], via=client.kind)
+            self.result_changed(outcome["version"], client.kind, f"promoted {worker.name} run {provenance['run']}")
+        return outcome
+
+    async def op_result(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+        return self.result.as_json()
+
+    async def op_result_change(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+        op = str(req["change"])
+        fields = {k: v for k, v in req.items() if k in ("by", "body", "text")}
+        try:
+            version = self.result.change(req.get("base"), op, req.get("section"), **fields)
+        except ResultConflict as exc:
+            raise RequestError(f"conflict: {exc}") from None
+        except KeyError as exc:
+            raise RequestError(str(exc.args[0])) from None
+        self.journal.write("result", None, change=op, section=req.get("section"), via=client.kind)
+        self.result_changed(version, client.kind, op)
+        return {"version": version}
 
     async def op_input(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         worker = self.worker(req)

@@ -112,6 +112,12 @@ def test_real_codex_exec_runs_a_command_answers_and_resumes(ws, tmp_path):
         assert [e["type"] for e in events][0] == "thread.started"
         assert any(e.get("item", {}).get("type") == "command_execution" and e["item"]["exit_code"] == 0 for e in events)
         thread = w["session_id"]
+        # Promote: the sidecar's text, with provenance.
+        assert run(ws, "promote", "cx").returncode == 0
+        (section,) = json.loads(run(ws, "result", "--format", "json").stdout)["sections"]
+        assert (section["worker"], section["kind"], section["session_id"], section["run"]) == ("cx", "codex-exec", thread, "1")
+        assert "turn_completed ✓" in section["signals"] and "last_message ✓" in section["signals"]
+        assert "COMPLETED: ran the command" in section["body"]
         # Resume: the same worker, the same thread, a divider in the transcript.
         r = run(ws, "resume", "cx", "and now?", env=env)
         assert r.returncode == 0, r.stderr
@@ -176,6 +182,10 @@ def test_real_claude_print_mode_and_its_resume(ws, tmp_path):
         assert w["session_id"] and w["tokens"] > 0
         assert run(ws, "last", "cl").stdout.startswith("COMPLETED: said hello")
         session = w["session_id"]
+        assert run(ws, "promote", "cl").returncode == 0
+        (section,) = json.loads(run(ws, "result", "--format", "json").stdout)["sections"]
+        assert (section["kind"], section["session_id"]) == ("claude-p", session)
+        assert "COMPLETED: said hello" in section["body"]
         assert run(ws, "resume", "cl", "go on", env=env).returncode == 0
         w2 = wait_ended(ws, "cl")
         # The resumed run's report says Blocked: the worker shows it, with why.

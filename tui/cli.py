@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("name")
     resume.add_argument("prompt", nargs="?", default="continue")
 
+    promote = sub.add_parser("promote", help="promote a worker's last message into the curated result (.podium/result.md)")
+    promote.add_argument("name")
+    promote.add_argument("--force", action="store_true", help="add it even if this run was promoted before")
+    result = sub.add_parser("result", help="print the curated result")
+    result.add_argument("--format", choices=["md", "json"], default="md")
+
     stop = sub.add_parser("stop", help="stop every worker and the supervisor (asks first)")
     stop.add_argument("--yes", "-y", action="store_true")
     sub.add_parser("version", help="print the version")
@@ -147,6 +153,18 @@ async def run_command(args: argparse.Namespace, workspace: Path) -> int:
 
     if cmd == "logs":
         return await cmd_logs(args, workspace)
+    if cmd == "result":
+        from sessions.result import CuratedResult, dumps
+
+        curated = CuratedResult(Blackboard(workspace).root / "result.md")
+        if args.format == "json":
+            print(dumps(curated.as_json()))
+        else:
+            text, _ = curated.read()
+            if not text:
+                raise CliError(f"podium: nothing promoted yet in {workspace} (podium promote NAME)", 1)
+            sys.stdout.write(text)
+        return 0
 
     autostart = cmd in ("spawn", "exec")
     try:
@@ -260,6 +278,12 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
     if cmd == "last":
         r = await client.request("last", worker=args.name)
         sys.stdout.write(plain_text(r["text"].encode("utf-8", "surrogateescape")).rstrip("\n") + "\n")
+        return 0
+    if cmd == "promote":
+        r = await client.request("promote", worker=args.name, force=args.force)
+        if r["duplicate"]:
+            raise CliError(f"podium: this run of {args.name} is promoted already (section {r['section']}); --force adds it again", 1)
+        print(f"podium: promoted {args.name} into {Blackboard(workspace).root / 'result.md'} (section {r['section']})")
         return 0
     if cmd == "resume":
         w = await client.request("resume", worker=args.name, prompt=args.prompt, env=dict(os.environ))

@@ -79,3 +79,112 @@ def test_promote_a_shell_report_through_the_cli(ws):
     assert workers["s1"]["promoted"] == ["1"]
     md = podium_cli("-w", str(ws), "result").stdout
     assert md.startswith("# Curated result") and "\x1b" not in md
+
+
+async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspace):
+    from conftest import shut_down
+
+    from sessions.client import SupervisorClient, connect_or_start
+    from tui.app import PodiumApp
+    from tui.config import Config
+    from tui.result_screen import EditSection, ResultScreen
+
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        for name in ("alpha", "beta"):
+            await client.request("spawn", name=name, argv=["bash", "-c", f"printf 'COMPLETED: {name} done\\n\\nStatus: Done\\n'; sleep 60"])
+        app = PodiumApp(workspace, autostart=False, config=Config())
+        path = workspace / ".podium/result.md"
+        async with app.run_test(size=(150, 45)) as pilot:
+
+            async def until(predicate, what):
+                for _ in range(200):
+                    if predicate():
+                        return
+                    await pilot.pause(0.05)
+                raise AssertionError(what)
+
+            await until(lambda: len(app.dashboard.panes) == 2 and all(p.frames for p in app.dashboard.panes.values()), "panes")
+            await until(lambda: all(any("COMPLETED" in r for r in p.screen_text()) for p in app.dashboard.panes.values()), "reports")
+            await pilot.press("1", "p")
+            await until(lambda: path.exists(), "result.md")
+            await pilot.press("2", "p")
+            await until(lambda: "beta" in path.read_text(), "beta promoted")
+            await until(lambda: app.roster["alpha"]["promoted"] == ["1"], "promoted mark")
+            await pilot.press("1", "p")  # again: flagged, not duplicated
+            await pilot.pause(0.5)
+            assert path.read_text().count('worker="alpha"') == 1
+            await pilot.press("o")
+            assert isinstance(app.screen, ResultScreen)
+            screen = app.screen
+            order = lambda: [s.worker for s in screen.doc.sections]  # noqa: E731
+            assert order() == ["alpha", "beta"]
+            await pilot.press("J")  # move alpha down
+            await until(lambda: order() == ["beta", "alpha"], "reordered")
+            await pilot.press("u")  # undo
+            await until(lambda: order() == ["alpha", "beta"], "undone")
+            await pilot.press("k", "e")  # edit alpha here
+            assert isinstance(app.screen, EditSection)
+            app.screen.query_one("TextArea").text = "## alpha · run 1\n\nEdited in podium."
+            await pilot.press("ctrl+s")
+            await until(lambda: "Edited in podium." in path.read_text(), "edited")
+            await pilot.press("x")  # the highlight stayed on the edited section
+            await until(lambda: order() == ["beta"], "alpha removed")
+            await pilot.press("u")
+            await until(lambda: len(order()) == 2, "removal undone")
+            # An edit made outside podium is picked up and shown.
+            path.write_text(path.read_text().replace("Edited in podium.", "Edited in vim."))
+            await until(lambda: "Edited in vim." in screen.text, "outside edit shown")
+            # Another client saves first: this screen's next change is a conflict, not a loss.
+            other = await SupervisorClient.connect(workspace, client="other")
+            stale = screen.version
+            await other.request("result_change", base=stale, change="move", section=screen.doc.sections[0].id, by=1)
+            with pytest.raises(Exception, match="conflict"):
+                await other.request("result_change", base=stale, change="remove", section=screen.doc.sections[0].id)
+            await other.close()
+            await until(lambda: order() == ["beta", "alpha"], "the other client's change shown")
+            await pilot.press("c")  # copy: OSC 52 through the app
+            await pilot.press("escape")
+            assert app.screen is app.dashboard
+    finally:
+        await shut_down(client, workspace)
+
+
+async def test_journal_screen_filters_and_searches(workspace):
+    from conftest import shut_down
+
+    from sessions.client import connect_or_start
+    from tui.app import PodiumApp
+    from tui.config import Config
+    from tui.journal_screen import JournalScreen
+
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        await client.request("spawn", name="one", argv=["cat"])
+        await client.request("spawn", name="two", argv=["cat"])
+        await client.request("input", worker="one", data="hello\r")
+        await client.request("interrupt", worker="two")
+        (workspace / ".podium/journal.jsonl").open("a").write("this line is not json\n")
+        app = PodiumApp(workspace, autostart=False, config=Config())
+        async with app.run_test(size=(150, 45)) as pilot:
+            await pilot.pause(0.5)
+            await pilot.press("J")
+            assert isinstance(app.screen, JournalScreen)
+            screen = app.screen
+            table = screen.query_one("DataTable")
+            assert table.row_count >= 5
+            assert len(screen.problems) == 1 and "journal.jsonl" in screen.problems[0]
+            first = table.get_row_at(0)
+            assert str(first[1]) in ("signal", "state", "input")  # newest first
+            await pilot.press("w", *"two", "enter")
+            assert all(str(table.get_row_at(i)[2]) == "two" for i in range(table.row_count))
+            await pilot.press("w", "ctrl+u", "enter", "t", *"input", "enter")
+            rows = [table.get_row_at(i) for i in range(table.row_count)]
+            assert rows and all(str(r[1]) == "input" and r[2] == "one" for r in rows)
+            await pilot.press("t", "ctrl+u", "enter", "slash", *"SIGINT", "enter")
+            rows = [table.get_row_at(i) for i in range(table.row_count)]
+            assert rows and all("SIGINT" in r[3] for r in rows)
+            await pilot.press("escape")
+            assert app.screen is app.dashboard
+    finally:
+        await shut_down(client, workspace)

@@ -82,6 +82,7 @@ class DashboardScreen(Screen[None]):
         Binding("s", "pause", "Pause", id="podium.pause", tooltip="Pause (SIGSTOP) or continue (SIGCONT) the focused worker"),
         Binding("k", "kill", "Kill", id="podium.kill", tooltip="Terminate the focused worker (asks first)"),
         Binding("r", "resume", "Resume", id="podium.resume", tooltip="Continue the agent's conversation with a follow-up prompt"),
+        Binding("p", "promote", "Promote", id="podium.promote", tooltip="Promote the worker's last message into the curated result"),
         Binding("v", "view", "View", id="podium.view", tooltip="Raw terminal / structured agent view (messages, commands, files)"),
         Binding("pageup", "scroll(-1)", "Scroll", id="podium.page-up", tooltip="Scroll back through the whole transcript"),
         Binding("pagedown", "scroll(1)", "Down", id="podium.page-down", tooltip="Scroll forward (past the end: live)", show=False),
@@ -140,6 +141,8 @@ class DashboardScreen(Screen[None]):
             return True if state in ("running", "paused") else None
         if action in ("zoom", "scroll", "search"):
             return True if worker else None
+        if action == "promote":
+            return True if worker and worker.get("state") not in ("starting",) else None
         if action == "view":
             return True if worker and worker.get("mode") in ("codex-exec", "claude-p") else None
         if action == "resume":
@@ -408,6 +411,25 @@ class DashboardScreen(Screen[None]):
             self.call_after_refresh(view.focus)
         self.refresh_bindings()
 
+    def action_promote(self) -> None:
+        pane = self.focused_pane()
+        if pane is None or self.podium.client is None:
+            return
+        client, name = self.podium.client, pane.worker_name
+
+        async def send() -> None:
+            try:
+                r = await client.request("promote", worker=name)
+            except Exception as exc:
+                self.notify(str(exc), severity="error", timeout=6)
+                return
+            if r["duplicate"]:
+                self.notify(f"this run of {name} is in the result already (section {r['section']}); `podium promote {name} --force` adds it again", severity="warning", timeout=6)
+            else:
+                self.notify(f"promoted {name} into the result (o shows it)", timeout=3)
+
+        self.run_worker(send(), group="requests")
+
     def action_resume(self) -> None:
         pane = self.focused_pane()
         if pane is None:
@@ -440,6 +462,8 @@ class PodiumApp(App[str]):
     COMMANDS = App.COMMANDS | {WorkerCommands}
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="podium.help", tooltip="Every key, and how to remap it"),
+        Binding("o", "result", "Result", id="podium.result", tooltip="The curated result: reorder, edit, remove, copy"),
+        Binding("J", "journal", "Journal", id="podium.journal", tooltip="Every input, signal, approval and state change", show=False),
         Binding("d", "detach", "Detach", id="podium.detach", tooltip="Leave podium; every worker keeps running"),
         Binding("ctrl+q", "quit_dialog", "Quit", id="podium.quit", tooltip="Detach, or stop every worker", priority=True),
         Binding(
@@ -489,8 +513,11 @@ class PodiumApp(App[str]):
         self.run_worker(self._connect_loop(), exclusive=True, group="connection")
 
     def binding_ids(self) -> set[str]:
+        from .journal_screen import JournalScreen
+        from .result_screen import ResultScreen
+
         ids = set()
-        for cls in (DashboardScreen, PodiumApp):
+        for cls in (DashboardScreen, PodiumApp, ResultScreen, JournalScreen):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     ids.add(b.id)
@@ -573,6 +600,11 @@ class PodiumApp(App[str]):
             if self.dashboard.interactive is pane and pane is not None and w.get("state") not in ACTIVE:
                 self.dashboard.leave_interactive()
             self.dashboard.refresh_bindings()
+        elif kind == "result":
+            from .result_screen import ResultScreen
+
+            if isinstance(self.screen, ResultScreen):
+                self.screen.on_result_event()
         elif kind == "signal" and event.get("by") != "tui":
             self.notify(f"{event.get('signal')} sent to {event.get('worker')} by {event.get('by')}", timeout=3)
         elif kind == "bye" and not self._leaving:  # stopped from elsewhere
@@ -614,7 +646,15 @@ class PodiumApp(App[str]):
 
     def action_help(self) -> None:
         groups = []
-        for title, cls in (("Dashboard and the focused worker", DashboardScreen), ("Anywhere", PodiumApp)):
+        from .journal_screen import JournalScreen
+        from .result_screen import ResultScreen
+
+        for title, cls in (
+            ("Dashboard and the focused worker", DashboardScreen),
+            ("Anywhere", PodiumApp),
+            ("Result screen (o)", ResultScreen),
+            ("Journal screen (J)", JournalScreen),
+        ):
             rows = []
             for b in cls.BINDINGS:
                 if isinstance(b, Binding):
@@ -628,6 +668,16 @@ class PodiumApp(App[str]):
     def _keymap_key(self, binding: Binding) -> str:
         key = self.config.keys.get(binding.id or "", binding.key) if binding.id else binding.key
         return key.replace("question_mark", "?").replace("slash", "/").replace("right_square_bracket", "]").replace("left_square_bracket", "[")
+
+    def action_result(self) -> None:
+        from .result_screen import ResultScreen
+
+        self.push_screen(ResultScreen(self.bb.root / "result.md"))
+
+    def action_journal(self) -> None:
+        from .journal_screen import JournalScreen
+
+        self.push_screen(JournalScreen(self.bb.journal))
 
     def action_detach(self) -> None:
         self._leaving = True

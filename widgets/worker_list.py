@@ -100,7 +100,7 @@ class WorkerList(DataTable):
         tokens = w.get("tokens")
         return [
             str(number),
-            Text(safe_text(w["name"]), style="bold"),
+            Text(safe_text(w["name"]) + (" ★" if w.get("promoted") else ""), style="bold"),
             w.get("kind", ""),
             Text(state, style=STATE_STYLE.get(state, "")),
             Text(safe_text(w.get("reason", ""))[:28], style="dim"),

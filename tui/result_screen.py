@@ -1,0 +1,242 @@
+"""The result screen (`o`): the curated result rendered as Markdown, with its sections
+listed beside it to reorder, remove and edit (in the app, or in $EDITOR), with undo and a
+copy to the clipboard (OSC 52). Every change goes through the supervisor with the version
+it was made from; the file is re-read when it changes under us (another client, an
+editor), so nothing is lost silently."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Label, Markdown, OptionList, TextArea
+from textual.widgets.option_list import Option
+
+from sessions.result import CuratedResult, ResultDoc, version_of
+
+if TYPE_CHECKING:
+    from .app import PodiumApp
+
+
+class EditSection(ModalScreen[str | None]):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="result.edit.save", tooltip="Save this section"),
+        Binding("escape", "cancel", "Cancel", id="result.edit.cancel"),
+    ]
+    DEFAULT_CSS = """
+    EditSection { align: center middle; }
+    EditSection > Vertical { width: 90%; height: 80%; border: round $primary; background: $surface; padding: 0 1; }
+    EditSection TextArea { height: 1fr; }
+    """
+
+    def __init__(self, title: str, body: str):
+        super().__init__()
+        self.title_text = title
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Edit {self.title_text}  (ctrl+s saves, esc cancels)")
+            yield TextArea(self.body, language="markdown", id="section-body")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_save(self) -> None:
+        self.dismiss(self.query_one(TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ResultScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q,o", "app.pop_screen", "Back", id="result.back", tooltip="Back to the dashboard"),
+        Binding("j,down", "cursor(1)", "Down", id="result.down", show=False),
+        Binding("k,up", "cursor(-1)", "Up", id="result.up", show=False),
+        Binding("J,shift+down", "move(1)", "Move down", id="result.move-down", tooltip="Move the section down"),
+        Binding("K,shift+up", "move(-1)", "Move up", id="result.move-up", tooltip="Move the section up"),
+        Binding("e,enter", "edit", "Edit", id="result.edit", tooltip="Edit the section here"),
+        Binding("E", "editor", "$EDITOR", id="result.editor", tooltip="Edit the whole document in $EDITOR"),
+        Binding("x,delete", "remove", "Remove", id="result.remove", tooltip="Remove the section (u undoes)"),
+        Binding("u", "undo", "Undo", id="result.undo", tooltip="Undo the last change made here"),
+        Binding("c", "copy", "Copy", id="result.copy", tooltip="Copy the document to the clipboard (OSC 52)"),
+    ]
+    DEFAULT_CSS = """
+    ResultScreen #sections { width: 40; border: round $panel-lighten-2; }
+    ResultScreen #sections:focus { border: round $primary; }
+    ResultScreen #doc { border: round $panel-lighten-2; padding: 0 1; }
+    ResultScreen #where { height: 1; padding: 0 1; color: $foreground-muted; }
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.curated = CuratedResult(path)
+        self.text = ""
+        self.doc = ResultDoc()
+        self.version = version_of("")
+        self.undo_stack: list[str] = []
+        self._stat: tuple[int, int] | None = None
+
+    @property
+    def podium(self) -> PodiumApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Label(str(self.curated.path), id="where")
+        with Horizontal():
+            yield OptionList(id="sections")
+            yield Markdown(id="doc")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one("#sections", OptionList).focus()
+        self.set_interval(1.0, self.check_outside_edit)
+
+    # -- reading -----------------------------------------------------------------------
+    def _file_stat(self) -> tuple[int, int] | None:
+        try:
+            st = self.curated.path.stat()
+            return (st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            return None
+
+    def reload(self, keep: str | None = None) -> None:
+        self.text, self.doc = self.curated.read()
+        self.version = version_of(self.text)
+        self._stat = self._file_stat()
+        options = self.query_one("#sections", OptionList)
+        current = keep or self.selected_id()
+        options.clear_options()
+        for s in self.doc.sections:
+            first = next((ln.strip() for ln in s.body.splitlines() if ln.strip() and not ln.startswith(("#", ">"))), "")
+            options.add_option(Option(f"{s.worker} · run {s.run}\n  {first[:34]}", id=s.id))
+        ids = [s.id for s in self.doc.sections]
+        if ids:
+            options.highlighted = ids.index(current) if current in ids else 0
+        shown = self.text if self.text.strip() else "# Curated result\n\n*Nothing promoted yet: `p` on a worker promotes its last message.*"
+        self.query_one("#doc", Markdown).update(shown)
+
+    def check_outside_edit(self) -> None:
+        if self._file_stat() != self._stat:
+            self.reload()
+            self.notify("result.md changed (another client or an editor): showing the new version", timeout=4)
+
+    def on_result_event(self) -> None:
+        """The supervisor says the result changed (this or another client)."""
+        if self._file_stat() != self._stat:
+            self.reload()
+
+    def selected_id(self) -> str | None:
+        options = self.query_one("#sections", OptionList)
+        if options.highlighted is None or options.option_count == 0:
+            return None
+        return options.get_option_at_index(options.highlighted).id
+
+    # -- changing ----------------------------------------------------------------------
+    def change(self, change: str, section: str | None = None, **fields: Any) -> None:
+        client = self.podium.client
+        if client is None:
+            self.notify("not connected to the supervisor: nothing changed", severity="error")
+            return
+        before = self.text
+
+        async def send() -> None:
+            try:
+                await client.request("result_change", base=self.version, change=change, section=section, **fields)
+            except Exception as exc:  # a conflict or a vanished section: say so, show the truth
+                self.notify(str(exc), severity="error", timeout=8)
+                self.reload()
+                return
+            if change != "replace" or fields.get("undo") is None:
+                self.undo_stack.append(before)
+            self.reload(keep=section)
+
+        self.run_worker(send(), group="result")
+
+    def action_cursor(self, step: int) -> None:
+        options = self.query_one("#sections", OptionList)
+        if options.option_count:
+            options.highlighted = max(0, min(options.option_count - 1, (options.highlighted or 0) + step))
+
+    def action_move(self, by: int) -> None:
+        sid = self.selected_id()
+        if sid:
+            self.change("move", sid, by=by)
+
+    def action_remove(self) -> None:
+        sid = self.selected_id()
+        if sid:
+            self.change("remove", sid)
+
+    def action_edit(self) -> None:
+        sid = self.selected_id()
+        if not sid:
+            return
+        section = self.doc.find(sid)
+
+        def saved(body: str | None) -> None:
+            if body is not None and body.strip() != section.body.strip():
+                self.change("edit", sid, body=body)
+
+        self.app.push_screen(EditSection(f"{section.worker} · run {section.run}", section.body.strip()), saved)
+
+    def action_editor(self) -> None:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        with tempfile.NamedTemporaryFile("w", suffix=".md", prefix="podium-result-", delete=False) as f:
+            f.write(self.text)
+            tmp = f.name
+        try:
+            with self.app.suspend():
+                code = subprocess.call([*shlex.split(editor), tmp])
+            new = Path(tmp).read_text()
+        except (OSError, FileNotFoundError) as exc:
+            self.notify(f"could not run {editor}: {exc}", severity="error")
+            return
+        finally:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if code != 0:
+            self.notify(f"{editor} exited with {code}: nothing saved", severity="warning")
+        elif new != self.text:
+            self.change("replace", text=new)
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("nothing to undo here", timeout=2)
+            return
+        previous = self.undo_stack.pop()
+        client = self.podium.client
+        if client is None:
+            self.undo_stack.append(previous)
+            return
+
+        async def send() -> None:
+            try:
+                await client.request("result_change", base=self.version, change="replace", text=previous)
+            except Exception as exc:
+                self.undo_stack.append(previous)
+                self.notify(str(exc), severity="error", timeout=8)
+            self.reload()
+
+        self.run_worker(send(), group="result")
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.text)
+        self.notify(f"copied {len(self.text)} characters (OSC 52)", timeout=2)
+
+    @on(OptionList.OptionSelected)
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_edit()

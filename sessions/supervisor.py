@@ -432,6 +432,7 @@ class Supervisor:
         self.writer = BackgroundWriter()  # meta.toml writes: fsync off the event loop
         self.result = CuratedResult(self.bb.root / "result.md")
         self._promoted: tuple[tuple[int, int], dict[str, list[str]]] = ((0, 0), {})
+        self._typing: dict[tuple[str, str], list[int]] = {}  # (worker, via) -> [bytes, writes]
         self.journal: Journal
 
     # -- start and stop -------------------------------------------------------------
@@ -1021,8 +1022,22 @@ class Supervisor:
         link = self.live(worker)
         data = _chars(req)
         link.send_input(data)
-        self.journal.write("input", worker.name, bytes=len(data), via=client.kind)
+        self.journal_typing(worker.name, client.kind, len(data))
         return {}
+
+    def journal_typing(self, worker: str, via: str, nbytes: int) -> None:
+        """Keys typed in interactive mode go into the journal as one entry per burst."""
+        key = (worker, via)
+        if key not in self._typing:
+            self._typing[key] = [0, 0]
+            asyncio.get_running_loop().call_later(1.0, self._flush_typing, key)
+        self._typing[key][0] += nbytes
+        self._typing[key][1] += 1
+
+    def _flush_typing(self, key: tuple[str, str]) -> None:
+        nbytes, writes = self._typing.pop(key, (0, 0))
+        if writes:
+            self.journal.write("input", key[0], bytes=nbytes, writes=writes, via=key[1])
 
     async def op_interrupt(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         worker = self.worker(req)

@@ -3,6 +3,7 @@ version (conflicts refused), external edits win, JSON out."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -164,7 +165,12 @@ async def test_journal_screen_filters_and_searches(workspace):
         await client.request("spawn", name="two", argv=["cat"])
         await client.request("input", worker="one", data="hello\r")
         await client.request("interrupt", worker="two")
-        (workspace / ".podium/journal.jsonl").open("a").write("this line is not json\n")
+        journal = workspace / ".podium/journal.jsonl"
+        for _ in range(100):  # typed keys are journaled once a burst is over
+            if '"type": "input"' in journal.read_text():
+                break
+            await asyncio.sleep(0.05)
+        journal.open("a").write("this line is not json\n")
         app = PodiumApp(workspace, autostart=False, config=Config())
         async with app.run_test(size=(150, 45)) as pilot:
             await pilot.pause(0.5)

@@ -27,6 +27,15 @@ if TYPE_CHECKING:
     from .app import PodiumApp
 
 
+def keep_line_breaks(text: str) -> str:
+    """Shown as written: agents' single newlines (report lines) are hard breaks, outside
+    code fences. Only the display changes; the file stays as it is."""
+    parts = text.split("```")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("\n", "  \n")
+    return "```".join(parts)
+
+
 class EditSection(ModalScreen[str | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="result.edit.save", tooltip="Save this section"),
@@ -125,7 +134,7 @@ class ResultScreen(Screen[None]):
         if ids:
             options.highlighted = ids.index(current) if current in ids else 0
         shown = self.text if self.text.strip() else "# Curated result\n\n*Nothing promoted yet: `p` on a worker promotes its last message.*"
-        self.query_one("#doc", Markdown).update(shown)
+        self.query_one("#doc", Markdown).update(keep_line_breaks(shown))
 
     def check_outside_edit(self) -> None:
         if self._file_stat() != self._stat:

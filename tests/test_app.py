@@ -383,7 +383,9 @@ async def test_structured_view_and_resume_of_an_agent_worker(workspace):
             # A shell worker has nothing to resume: the key is dimmed.
             await client.request("spawn", name="plain", argv=["true"])
             await until(pilot, lambda: app.roster.get("plain", {}).get("state") == "done", what="plain done")
+            await until(pilot, lambda: "plain" in app.dashboard.panes, what="plain's pane")
             await pilot.press("2")
+            await until(pilot, lambda: app.focused is app.dashboard.panes["plain"], what="plain focused")
             assert app.dashboard.check_action("resume", ()) is None
             assert app.dashboard.check_action("view", ()) is None
     finally:

@@ -118,6 +118,7 @@ class Adapter:
         self.tokens_out = 0
         self.cost_usd = 0.0
         self.session_id: str | None = None
+        self.actions = 0  # tool calls seen (for the escalation rate)
         self._partial = b""
         self._tail = ""  # the last few KB of text, for a shell's report block
 
@@ -239,6 +240,8 @@ class CodexExecAdapter(Adapter):
             self.errors.append(str(event.get("message") or "error"))
         elif kind == "item.completed":
             item = event.get("item") or {}
+            if item.get("type") in ("command_execution", "file_change", "mcp_tool_call"):
+                self.actions += 1
             if item.get("type") == "agent_message":
                 self.agent_message = str(item.get("text") or "")
             elif item.get("type") == "file_change":
@@ -306,6 +309,8 @@ class ClaudePrintAdapter(Adapter):
             return
         if event.get("session_id"):
             self.session_id = str(event["session_id"])
+        if kind == "assistant":
+            self.actions += sum(1 for b in (event.get("message") or {}).get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use")
         if kind == "result":
             self.result = event
             usage = event.get("usage") or {}

@@ -98,6 +98,8 @@ class SupervisorClient:
             self.closed.set()
 
     async def request(self, op: str, **fields: Any) -> Any:
+        if "id" in fields or "op" in fields:
+            raise ValueError("'id' and 'op' belong to the protocol; name the field something else")
         if self.closed.is_set():
             raise NotRunning("the supervisor went away")
         rid = next(self._ids)

@@ -39,6 +39,16 @@ from .blackboard import (
 )
 from .agents import Adapter, make_adapter, prepare_codex_exec
 from .pty_session import shell_argv, worker_env
+from .escalations import (
+    Escalation,
+    RecogniserError,
+    load_recognisers,
+    parse_card,
+    resolve_card,
+    rules_from,
+    screen_options,
+    tier_for,
+)
 from .result import CuratedResult, ResultConflict
 from .screen import MAX_REPLAY, LiveScreen
 from .transcript import TranscriptReader
@@ -50,7 +60,7 @@ from .unified_exec import (
 )
 
 VERSION = "0.1.0"
-ACTIVE = ("starting", "running", "paused")
+ACTIVE = ("starting", "running", "paused", "waiting")
 ENDED = ("done", "failed", "interrupted", "lost")
 FRAME_INTERVAL = 1 / 30  # at most ~30 frames a second per screen
 BACKGROUND_PUMP_INTERVAL = 0.25  # screens nobody watches are kept current at 4 Hz
@@ -109,6 +119,7 @@ class Worker:
         self.adapter.session_id = agent.get("session_id") or None
         self.agent_dirty = False
         self._events_fd = -1
+        self.escalation_count = 0
 
     # -- what the outside sees --------------------------------------------------
     def public(self) -> dict[str, Any]:
@@ -137,6 +148,8 @@ class Worker:
             "signals": self.adapter.signals(self.exit_code) if self.state in ENDED else None,
             "agent": self.adapter.public(self.exit_code),
             "promoted": self.sup.promoted_runs().get(self.name, []),
+            "escalations": self.escalation_count,
+            "escalation_rate": round(self.escalation_count / self.adapter.actions, 3) if getattr(self.adapter, "actions", 0) else None,
         }
 
     def meta(self) -> dict[str, Any]:
@@ -264,6 +277,13 @@ class Worker:
             else:
                 state, reason = "failed", f"exit code {code}"
         self.link = None
+        open_esc = self.sup.pending_for(self)
+        if open_esc is not None:
+            if open_esc.state == "answered":  # it took the answer and went on to the end
+                self.sup.close_escalation(open_esc, "resolved")
+            else:
+                open_esc.note = f"the worker ended ({state}) before the prompt was answered"
+                self.sup.close_escalation(open_esc, "expired")
         # Watchers get the last screen before they hear how the worker ended.
         self.screen.pump()
         rows = self.screen.take_dirty()
@@ -433,6 +453,11 @@ class Supervisor:
         self.result = CuratedResult(self.bb.root / "result.md")
         self._promoted: tuple[tuple[int, int], dict[str, list[str]]] = ((0, 0), {})
         self._typing: dict[tuple[str, str], list[int]] = {}  # (worker, via) -> [bytes, writes]
+        self.escalations: dict[str, Escalation] = {}
+        self._cards: dict[str, str] = {}  # card path -> escalation id
+        self._card_timers: dict[str, asyncio.TimerHandle] = {}
+        self.config_problems: list[str] = []
+        self.recognisers, self.rules = self._load_escalation_config()
         self.journal: Journal
 
     # -- start and stop -------------------------------------------------------------
@@ -502,6 +527,7 @@ class Supervisor:
         )
         self.journal.write("supervisor", None, state="started", pid=os.getpid())
         await self.load_workers()
+        self._card_scanner = loop.call_soon(self._scan_cards_every_second)
         _report(ready_fd, {"ok": True, "pid": os.getpid(), "socket": str(sock)})
         await self.stopping.wait()
         await self.shutdown()
@@ -711,6 +737,216 @@ class Supervisor:
         await self._launch(worker, argv, env, divider=divider)
         return worker
 
+    # -- escalations ------------------------------------------------------------------------
+    def _load_escalation_config(self) -> tuple[list[Any], list[Any]]:
+        """Recognisers and tier rules: built in, plus the person's [escalations] config."""
+        import tomllib
+
+        path = Path(os.environ.get("PODIUM_CONFIG") or Path.home() / ".config" / "podium" / "config.toml")
+        section: dict[str, Any] = {}
+        if os.environ.get("PODIUM_CONFIG") != "" and path.is_file():
+            try:
+                section = tomllib.loads(path.read_text()).get("escalations", {}) or {}
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+                self.config_problems.append(f"{path}: {exc}; escalations use the defaults")
+        try:
+            recognisers = load_recognisers(section.get("recogniser", []), str(path))
+        except RecogniserError as exc:
+            self.config_problems.append(f"{exc}; using the built-in recognisers only")
+            recognisers = load_recognisers()
+        try:
+            rules = rules_from(section.get("rule", []), str(path))
+        except RecogniserError as exc:
+            self.config_problems.append(f"{exc}; every escalation is a gate")
+            rules = []
+        return recognisers, rules
+
+    def _scan_cards_every_second(self) -> None:
+        """Workers drop cards into decisions/pending/ at any time: look once a second
+        (a stat of one directory; nothing is read unless a file appeared or left)."""
+        try:
+            self.scan_cards()
+        finally:
+            self._card_scanner = asyncio.get_running_loop().call_later(1.0, self._scan_cards_every_second)
+
+    def pending_for(self, worker: Worker) -> Escalation | None:
+        for esc in self.escalations.values():
+            if esc.worker == worker.name and esc.source == "screen" and esc.state in ("pending", "answered"):
+                return esc
+        return None
+
+    def check_prompts(self, worker: Worker) -> None:
+        """After the screen changed: is an approval prompt on it now, or gone?"""
+        lines = worker.screen.text_lines()
+        cursor_y = worker.screen.cursor[1]
+        open_esc = self.pending_for(worker)
+        if open_esc is not None:
+            rec = next((r for r in self.recognisers if r.name == open_esc.recogniser), None)
+            if open_esc.state == "answered":
+                return  # the check after the answer decides
+            if rec is not None and rec.still_there(open_esc, lines, cursor_y):
+                found = rec.find(lines, cursor_y)
+                if found:
+                    open_esc.lines = found["lines"]
+                return
+            # The prompt left the screen unanswered by podium: answered in the terminal.
+            open_esc.answer = {"choice": "?", "by": "the person", "how": "answered in the terminal", "at": now_iso()}
+            self.close_escalation(open_esc, "resolved")
+            if worker.state == "waiting":
+                worker.set_state("running", "approval answered in the terminal")
+            return
+        for rec in self.recognisers:
+            if not rec.applies(worker.adapter.mode):
+                continue
+            found = rec.find(lines, cursor_y)
+            if found is None:
+                continue
+            esc = Escalation(
+                source="screen",
+                worker=worker.name,
+                question=found["question"],
+                options=screen_options(rec),
+                recogniser=rec.name,
+                command=found.get("command"),
+                reason=found.get("reason"),
+                file=found.get("file"),
+                lines=found["lines"],
+                anchor=found["anchor"],
+            )
+            esc.tier = tier_for(esc, self.rules)
+            self.open_escalation(esc)
+            if esc.tier == "gate":
+                worker.set_state("waiting", f"approval: {esc.command or esc.file or esc.question}"[:120])
+            else:  # autonomous and notify: podium answers yes itself, and says so
+                self.deliver(esc, "approve", by="podium", how=f"{esc.tier} tier rule")
+            return
+
+    def open_escalation(self, esc: Escalation) -> None:
+        self.escalations[esc.id] = esc
+        self.journal.write("escalation", esc.worker, id=esc.id, tier=esc.tier, source=esc.source, question=esc.question, command=esc.command, file=esc.file, recogniser=esc.recogniser)
+        self.broadcast({"event": "escalation", "escalation": esc.public()})
+        if esc.worker in self.workers:
+            self.workers[esc.worker].escalation_count += 1
+            self.workers[esc.worker].agent_dirty = True
+        self.schedule_frame()
+
+    def close_escalation(self, esc: Escalation, state: str) -> None:
+        esc.state = state
+        self.journal.write("escalation", esc.worker, id=esc.id, state=state, answer=esc.answer, note=esc.note or None)
+        self.broadcast({"event": "escalation", "escalation": esc.public()})
+
+    def deliver(self, esc: Escalation, choice: str, by: str, how: str) -> None:
+        """Send the answer the way its source expects it. Raises RequestError if it cannot."""
+        if esc.state not in ("pending",):
+            who = (esc.answer or {}).get("by", "someone")
+            raise RequestError(f"escalation {esc.id} is {esc.state} already (answered by {who}); nothing sent")
+        if esc.source == "screen":
+            worker = self.workers.get(esc.worker or "")
+            rec = next((r for r in self.recognisers if r.name == esc.recogniser), None)
+            if worker is None or worker.link is None or rec is None:
+                raise RequestError(f"escalation {esc.id}: its worker is gone; nothing sent")
+            keys = {"approve": rec.approve, "approve_session": rec.approve_session, "deny": rec.deny}.get(choice)
+            if not keys:
+                raise RequestError(f"escalation {esc.id} takes approve{', approve_session' if rec.approve_session else ''} or deny, not {choice!r}")
+            esc.answer = {"choice": choice, "by": by, "how": how, "at": now_iso(), "keys": keys.encode().hex()}
+            esc.state = "answered"
+            worker.link.send_input(keys.encode())
+            self.journal.write("answer", worker.name, id=esc.id, choice=choice, by=by, how=how)
+            self.broadcast({"event": "escalation", "escalation": esc.public()})
+            asyncio.get_running_loop().call_later(1.5, self._verify_answer, esc.id)
+        elif esc.source == "card":
+            self._answer_card(esc, choice, by, how)
+        else:
+            esc.answer = {"choice": choice, "by": by, "how": how, "at": now_iso()}
+            self.journal.write("answer", esc.worker, id=esc.id, choice=choice, by=by, how=how)
+            self.close_escalation(esc, "resolved")
+
+    def _verify_answer(self, esc_id: str) -> None:
+        """The prompt must have left the screen; if not, the escalation comes back."""
+        esc = self.escalations.get(esc_id)
+        worker = self.workers.get(esc.worker or "") if esc else None
+        if esc is None or esc.state != "answered" or worker is None:
+            return
+        worker.screen.pump()
+        rec = next((r for r in self.recognisers if r.name == esc.recogniser), None)
+        still = rec is not None and rec.still_there(esc, worker.screen.text_lines(), worker.screen.cursor[1])
+        if still and worker.state in ACTIVE:
+            esc.state = "pending"
+            esc.note = f"the prompt was still on the screen 1.5 s after the answer ({(esc.answer or {}).get('choice')}); answer again or look at the pane"
+            self.journal.write("escalation", worker.name, id=esc.id, state="pending", note=esc.note)
+            self.broadcast({"event": "escalation", "escalation": esc.public()})
+        else:
+            self.close_escalation(esc, "resolved")
+            if worker.state == "waiting":
+                worker.set_state("running", "approval answered")
+
+    # decision cards
+    def scan_cards(self) -> None:
+        pending = self.bb.root / "decisions" / "pending"
+        seen = set()
+        if pending.is_dir():
+            for path in sorted(pending.glob("*.md")):
+                key = str(path)
+                seen.add(key)
+                if key in self._cards:
+                    continue
+                try:
+                    text = path.read_text(encoding="utf-8")
+                    card = parse_card(text, key)
+                except (ValueError, UnicodeDecodeError) as exc:
+                    esc = Escalation(source="card", worker=None, question=f"malformed decision card {path.name}", options=[], card={"path": key})
+                    esc.state, esc.note = "malformed", str(exc)
+                    self._cards[key] = esc.id
+                    self.escalations[esc.id] = esc
+                    self.journal.write("escalation", None, id=esc.id, source="card", state="malformed", note=esc.note)
+                    self.broadcast({"event": "escalation", "escalation": esc.public()})
+                    continue
+                card["path"] = key
+                esc = Escalation(source="card", worker=card.get("worker"), question=card["title"] or path.stem, options=card["options"], card=card)
+                esc.tier = tier_for(esc, self.rules)
+                self._cards[key] = esc.id
+                self.open_escalation(esc)
+                if card.get("timeout") is not None and card.get("default"):
+                    self._card_timers[esc.id] = asyncio.get_running_loop().call_later(card["timeout"], self._card_default, esc.id)
+        for key in [k for k in self._cards if k not in seen]:
+            esc = self.escalations.get(self._cards.pop(key))
+            if esc is not None and esc.state in ("pending", "malformed"):
+                esc.note = "the card left decisions/pending/ (moved or deleted outside podium)"
+                self.close_escalation(esc, "resolved")
+
+    def _card_default(self, esc_id: str) -> None:
+        esc = self.escalations.get(esc_id)
+        if esc is None or esc.state != "pending" or not esc.card:
+            return
+        self._answer_card(esc, esc.card["default"], by="podium", how=f"default after {esc.card['timeout']:.0f} s")
+        self.journal.write("default", esc.worker, id=esc.id, option=esc.card["default"], note="the card's default was applied when its timeout passed")
+
+    def _answer_card(self, esc: Escalation, choice: str, by: str, how: str) -> None:
+        assert esc.card is not None
+        options = {o["key"]: o["label"] for o in esc.card.get("options", [])}
+        if choice == "approve":
+            choice = esc.card.get("recommended") or (list(options)[0] if options else "")
+        if choice not in options:
+            raise RequestError(f"escalation {esc.id} has options {', '.join(options)}, not {choice!r}")
+        src = Path(esc.card["path"])
+        try:
+            text = src.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise RequestError(f"the card {src} is gone from decisions/pending/") from None
+        dst = self.bb.root / "decisions" / "resolved" / src.name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        from .fsutil import atomic_write
+
+        atomic_write(dst, resolve_card(text, choice, options[choice], by, how), mode=0o644)
+        src.unlink()
+        self._cards.pop(str(src), None)
+        timer = self._card_timers.pop(esc.id, None)
+        if timer is not None:
+            timer.cancel()
+        esc.answer = {"choice": choice, "label": options[choice], "by": by, "how": how, "at": now_iso()}
+        self.journal.write("answer", esc.worker, id=esc.id, choice=choice, by=by, how=how, card=str(dst))
+        self.close_escalation(esc, "resolved")
+
     # -- the curated result ---------------------------------------------------------------
     def promoted_runs(self) -> dict[str, list[str]]:
         """worker -> runs promoted, from result.md (re-read only when the file changed)."""
@@ -757,6 +993,8 @@ class Supervisor:
             if rows:
                 for client in worker.watchers:
                     client.mark_dirty(worker.name, rows)
+                if worker.state in ACTIVE:
+                    self.check_prompts(worker)
         if more:
             self.schedule_frame()
 
@@ -850,6 +1088,11 @@ class Supervisor:
             client.send({"id": rid, "ok": False, "error": str(exc)})
         except (KeyError, TypeError, ValueError) as exc:
             client.send({"id": rid, "ok": False, "error": f"bad {op} request: {exc!r}"})
+        except Exception as exc:  # never leave a client waiting for an answer
+            import traceback
+
+            print(f"{now_iso()} {op} request failed:\n{traceback.format_exc()}", flush=True)
+            client.send({"id": rid, "ok": False, "error": f"podium: internal error in {op}: {exc!r} (see .podium/supervisor.log)"})
 
     def worker(self, req: dict[str, Any], key: str = "worker") -> Worker:
         name = req.get(key)
@@ -1016,6 +1259,31 @@ class Supervisor:
         self.journal.write("result", None, change=op, section=req.get("section"), via=client.kind)
         self.result_changed(version, client.kind, op)
         return {"version": version}
+
+    async def op_decisions(self, client: ClientConn, req: dict[str, Any]) -> list[dict[str, Any]]:
+        self.scan_cards()
+        states = req.get("states") or ["pending", "answered", "malformed"]
+        found = [e for e in self.escalations.values() if e.state in states or states == "all"]
+        return [e.public() for e in sorted(found, key=lambda e: e.created_at)]
+
+    async def op_answer(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+        esc = self.escalations.get(str(req["escalation"]))
+        if esc is None:
+            raise RequestError(f"no escalation {req['escalation']!r} (podium decisions lists them)")
+        if esc.state == "malformed":
+            raise RequestError(f"escalation {esc.id} is a malformed card: {esc.note}")
+        self.deliver(esc, str(req["choice"]), by=str(req.get("by") or client.kind), how=f"via {client.kind}")
+        if esc.worker in self.workers and esc.state == "resolved" and self.workers[esc.worker].state == "waiting":
+            self.workers[esc.worker].set_state("running", "decision answered")
+        return esc.public()
+
+    async def op_escalate(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
+        """podium's own triggers (and scripts) raise escalations through the same inbox."""
+        options = req.get("options") or [{"key": "y", "label": "approve"}, {"key": "n", "label": "deny"}]
+        esc = Escalation(source="podium", worker=req.get("worker"), question=str(req["question"]), options=options)
+        esc.tier = str(req.get("tier") or tier_for(esc, self.rules))
+        self.open_escalation(esc)
+        return esc.public()
 
     async def op_input(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         worker = self.worker(req)

@@ -33,7 +33,7 @@ from .config import Config, load_config
 from .screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
 
 PAGE = 9
-ACTIVE = ("starting", "running", "paused")
+ACTIVE = ("starting", "running", "paused", "waiting")
 
 
 class WorkerCommands(Provider):
@@ -50,7 +50,7 @@ class WorkerCommands(Provider):
                 (f"Zoom {name}", lambda n=name: screen.zoom_worker(n), "full-screen pane"),
                 (f"Scroll back {name}", lambda n=name: screen.scroll_worker(n), "its whole transcript"),
             ]
-            if w.get("state") in ("running", "paused"):
+            if w.get("state") in ("running", "paused", "waiting"):
                 options += [
                     (f"Interrupt {name}", lambda n=name: app.request("interrupt", worker=n), "Ctrl+C to the worker"),
                     (f"Pause/continue {name}", lambda n=name: screen.toggle_pause(n), "SIGSTOP / SIGCONT"),
@@ -138,7 +138,7 @@ class DashboardScreen(Screen[None]):
         worker = self.focused_worker()
         state = worker.get("state") if worker else None
         if action in ("interrupt", "kill", "pause", "interactive"):
-            return True if state in ("running", "paused") else None
+            return True if state in ("running", "paused", "waiting") else None
         if action in ("zoom", "scroll", "search"):
             return True if worker else None
         if action == "promote":
@@ -146,7 +146,7 @@ class DashboardScreen(Screen[None]):
         if action == "view":
             return True if worker and worker.get("mode") in ("codex-exec", "claude-p") else None
         if action == "resume":
-            return True if worker and worker.get("mode") != "shell" and state not in ("starting", "running", "paused") else None
+            return True if worker and worker.get("mode") != "shell" and state not in ACTIVE else None
         if action == "live":
             pane = self.focused_pane()
             return True if (pane and pane.scrollback is not None) or self.zoomed else None

@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     result = sub.add_parser("result", help="print the curated result")
     result.add_argument("--format", choices=["md", "json"], default="md")
 
+    dec = sub.add_parser("decisions", help="the escalation inbox: approvals and decision cards waiting for you")
+    dec.add_argument("--json", action="store_true")
+    dec.add_argument("--all", action="store_true", help="answered and resolved ones too")
+    approve = sub.add_parser("approve", help="approve an escalation (a card: its recommended option, or --option X)")
+    approve.add_argument("id")
+    approve.add_argument("--option", default=None, help="a card's option letter, or 'session' for approve-for-the-session")
+    deny = sub.add_parser("deny", help="deny an escalation")
+    deny.add_argument("id")
+
     stop = sub.add_parser("stop", help="stop every worker and the supervisor (asks first)")
     stop.add_argument("--yes", "-y", action="store_true")
     sub.add_parser("version", help="print the version")
@@ -236,7 +245,7 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         w = await client.request("spawn", name=args.name, argv=argv, kind=args.kind, cwd=cwd, env=dict(os.environ))
         if w["state"] == "failed" and not w.get("started"):
             raise CliError(f"podium: worker {w['name']} failed to start: {w['reason']}", 1)
-        if w["state"] in ("starting", "running", "paused"):
+        if w["state"] in ("starting", "running", "paused", "waiting"):
             print(f"podium: worker {w['name']} ({w['kind']}) running, pid {w['pid']}")
         else:  # it started and has already finished
             print(f"podium: worker {w['name']} ({w['kind']}) started and is {w['state']} ({w['reason']})")
@@ -279,6 +288,32 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         r = await client.request("last", worker=args.name)
         sys.stdout.write(plain_text(r["text"].encode("utf-8", "surrogateescape")).rstrip("\n") + "\n")
         return 0
+    if cmd == "decisions":
+        items = await client.request("decisions", states="all" if args.all else None)
+        if args.json:
+            print(json.dumps(items, indent=2, ensure_ascii=False))
+            return 0
+        if not items:
+            print("no escalations waiting")
+            return 0
+        rows = [
+            [e["id"], e["worker"] or "-", e["tier"], e["source"], e["state"], (e["command"] or e["file"] or e["question"])[:60], " ".join(o["key"] for o in e["options"])]
+            for e in items
+        ]
+        print_table(rows, ["ID", "WORKER", "TIER", "SOURCE", "STATE", "ASKED", "OPTIONS"])
+        return 0
+    if cmd in ("approve", "deny"):
+        if cmd == "deny":
+            choice = "deny"
+        elif args.option in (None, ""):
+            choice = "approve"
+        elif args.option == "session":
+            choice = "approve_session"
+        else:
+            choice = args.option.upper()
+        e = await client.request("answer", escalation=args.id, choice=choice, by=os.environ.get("USER", "cli"))
+        print(f"podium: {args.id} {e['state']} ({(e.get('answer') or {}).get('choice')})")
+        return 0
     if cmd == "promote":
         r = await client.request("promote", worker=args.name, force=args.force)
         if r["duplicate"]:
@@ -293,7 +328,7 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         return 0
     if cmd == "stop":
         workers = await client.request("ls")
-        running = [w["name"] for w in workers if w["state"] in ("starting", "running", "paused")]
+        running = [w["name"] for w in workers if w["state"] in ("starting", "running", "paused", "waiting")]
         if not args.yes:
             if not sys.stdin.isatty():
                 raise CliError("podium stop: not a terminal to ask on; pass --yes to stop every worker", 2)
@@ -380,7 +415,7 @@ async def start_demo(workspace: Path) -> None:
         lm_dir = Blackboard(workspace).worker_dir("agent")
         for worker in demo_workers(str(lm_dir)):
             w = existing.get(worker.name)
-            if w is not None and w["state"] in ("starting", "running", "paused"):
+            if w is not None and w["state"] in ("starting", "running", "paused", "waiting"):
                 continue
             if w is not None:
                 continue  # ended: keep it on screen as it ended

@@ -115,7 +115,7 @@ class PlainClient:
         _, _, pane_w, pane_h = self.layout()
         for name in want:
             w = self.workers.get(name, {})
-            if w.get("state") in ("starting", "running", "paused") and w.get("size") != [pane_w, pane_h - 1]:
+            if w.get("state") in ("starting", "running", "paused", "waiting") and w.get("size") != [pane_w, pane_h - 1]:
                 try:
                     await self.client.request("resize", worker=name, cols=pane_w, rows=pane_h - 1)
                 except Exception:
@@ -159,7 +159,7 @@ class PlainClient:
         if not names:
             return
         name = names[self.focus]
-        if self.workers.get(name, {}).get("state") in ("running", "paused"):
+        if self.workers.get(name, {}).get("state") in ("running", "paused", "waiting"):
             self.client.send_nowait("input", worker=name, data=data.decode("utf-8", "surrogateescape"))
 
     async def run(self) -> int:

@@ -244,3 +244,71 @@ async def test_a_tier_rule_makes_a_prompt_autonomous(workspace, tmp_path, monkey
         assert esc and any(e["type"] == "answer" and e["by"] == "podium" for e in journal)
     finally:
         await shut_down(client, workspace)
+
+
+def text_of(static) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=120, file=io.StringIO(), record=True)
+    console.print(static.content)
+    return console.export_text()
+
+
+async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):
+    from tui.app import PodiumApp
+    from tui.config import Config
+    from tui.inbox_screen import InboxScreen
+    from widgets.escalation_banner import EscalationBanner
+
+    ws, client = room
+    script = tmp_path / "yn.py"
+    script.write_text(YN)
+    app = PodiumApp(ws, autostart=False, config=Config())
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)
+    async with app.run_test(size=(150, 45)) as pilot:
+
+        async def until(predicate, what):
+            for _ in range(300):
+                if predicate():
+                    return
+                await pilot.pause(0.05)
+            raise AssertionError(what)
+
+        await client.request("spawn", name="one", argv=[sys.executable, "-u", str(script)])
+        await until(lambda: any(e["state"] == "pending" for e in app.escalations.values()), "an escalation in the app")
+        banner = app.dashboard.query_one(EscalationBanner)
+        assert banner.has_class("-shown") and "1 waiting for you" in str(banner.render())
+        assert app.dashboard.query_one("StatusBar").escalations == 1
+        assert bells == [1]
+        await pilot.press("e")
+        assert isinstance(app.screen, InboxScreen)
+        await pilot.pause(0.2)
+        detail = text_of(app.screen.query_one("#inbox-text"))
+        assert "Drop table users? [y/N]" in detail and "about to drop the staging table" in detail
+        await pilot.press("y")
+        await until(lambda: app.roster.get("one", {}).get("state") == "done", "approved from the inbox")
+        await until(lambda: not banner.has_class("-shown"), "banner gone")
+        await pilot.press("escape")
+        # On a focused waiting worker, n answers directly (n is 'new worker' otherwise).
+        await client.request("spawn", name="two", argv=[sys.executable, "-u", str(script)])
+        await until(lambda: app.roster.get("two", {}).get("state") == "waiting", "two waiting")
+        await until(lambda: "two" in app.dashboard.panes, "two's pane")
+        await pilot.press("2")
+        await until(lambda: app.focused is app.dashboard.panes["two"], "two focused")
+        await pilot.press("n")
+        await until(lambda: app.roster["two"]["state"] == "failed" and app.roster["two"]["exit_code"] == 3, "denied")
+        assert not isinstance(app.screen, InboxScreen) and app.screen is app.dashboard  # no new-worker dialog
+        # A card, answered with its option letter.
+        pending_dir = ws / ".podium/decisions/pending"
+        pending_dir.mkdir(parents=True, exist_ok=True)
+        (pending_dir / "pick.md").write_text("# Decision: which cache?\n## Options\nA. Redis\nB. Memcached\nC. None\n## Recommended: A\n")
+        await until(lambda: any(e["source"] == "card" and e["state"] == "pending" for e in app.escalations.values()), "the card")
+        await pilot.press("e")
+        await pilot.pause(0.2)
+        assert "B  Memcached" in text_of(app.screen.query_one("#inbox-text"))
+        await pilot.press("B")
+        await until(lambda: (ws / ".podium/decisions/resolved/pick.md").exists(), "card answered")
+        assert "Chosen: B. Memcached" in (ws / ".podium/decisions/resolved/pick.md").read_text()

@@ -25,6 +25,7 @@ from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect
 from sessions.launch import build_command
 from themes import THEMES, resolve_theme
 from widgets.agent_view import AgentView
+from widgets.escalation_banner import EscalationBanner
 from widgets.status_bar import StatusBar
 from widgets.terminal_pane import TerminalPane
 from widgets.worker_list import WorkerList
@@ -77,6 +78,8 @@ class DashboardScreen(Screen[None]):
         *[Binding(str(n), f"focus_pane({n})", f"Pane {n}", id=f"podium.pane-{n}", tooltip=f"Focus worker {n}", show=False) for n in range(1, 10)],
         Binding("enter", "interactive", "Type", id="podium.interactive", tooltip="Interactive mode: every key goes to the worker (ctrl+] leaves)"),
         Binding("ctrl+c", "interrupt", "Interrupt", id="podium.interrupt", tooltip="Send Ctrl+C to the focused worker (never quits podium)"),
+        Binding("y", "answer_focused('approve')", "Approve", id="podium.approve", tooltip="Approve what the focused worker is waiting on"),
+        Binding("n", "answer_focused('deny')", "Deny", id="podium.deny", tooltip="Deny what the focused worker is waiting on"),
         Binding("z", "zoom", "Zoom", id="podium.zoom", tooltip="Zoom the focused pane to full screen (again to unzoom)"),
         Binding("n", "new_worker", "New", id="podium.new", tooltip="Start a new worker"),
         Binding("s", "pause", "Pause", id="podium.pause", tooltip="Pause (SIGSTOP) or continue (SIGCONT) the focused worker"),
@@ -107,6 +110,7 @@ class DashboardScreen(Screen[None]):
         return app
 
     def compose(self) -> ComposeResult:
+        yield EscalationBanner(id="banner")
         yield WorkerList(clock=self.podium.clock, id="workers")
         yield Container(id="panes")
         yield StatusBar(id="status")
@@ -141,6 +145,8 @@ class DashboardScreen(Screen[None]):
             return True if state in ("running", "paused", "waiting") else None
         if action in ("zoom", "scroll", "search"):
             return True if worker else None
+        if action == "answer_focused":
+            return bool(worker) and self.podium.pending_screen_escalation(worker["name"]) is not None
         if action == "promote":
             return True if worker and worker.get("state") not in ("starting",) else None
         if action == "view":
@@ -411,6 +417,12 @@ class DashboardScreen(Screen[None]):
             self.call_after_refresh(view.focus)
         self.refresh_bindings()
 
+    def action_answer_focused(self, choice: str) -> None:
+        pane = self.focused_pane()
+        esc = self.podium.pending_screen_escalation(pane.worker_name) if pane else None
+        if esc is not None:
+            self.podium.answer(esc["id"], choice)
+
     def action_promote(self) -> None:
         pane = self.focused_pane()
         if pane is None or self.podium.client is None:
@@ -462,6 +474,7 @@ class PodiumApp(App[str]):
     COMMANDS = App.COMMANDS | {WorkerCommands}
     BINDINGS = [
         Binding("question_mark", "help", "Help", id="podium.help", tooltip="Every key, and how to remap it"),
+        Binding("e", "inbox", "Inbox", id="podium.inbox", tooltip="Every approval and decision waiting, across all workers"),
         Binding("o", "result", "Result", id="podium.result", tooltip="The curated result: reorder, edit, remove, copy"),
         Binding("J", "journal", "Journal", id="podium.journal", tooltip="Every input, signal, approval and state change", show=False),
         Binding("d", "detach", "Detach", id="podium.detach", tooltip="Leave podium; every worker keeps running"),
@@ -490,6 +503,7 @@ class PodiumApp(App[str]):
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.client: SupervisorClient | None = None
         self.roster: dict[str, dict[str, Any]] = {}
+        self.escalations: dict[str, dict[str, Any]] = {}
         self.dashboard = DashboardScreen()
         self.connected = asyncio.Event()
         self._leaving = False
@@ -513,11 +527,12 @@ class PodiumApp(App[str]):
         self.run_worker(self._connect_loop(), exclusive=True, group="connection")
 
     def binding_ids(self) -> set[str]:
+        from .inbox_screen import InboxScreen
         from .journal_screen import JournalScreen
         from .result_screen import ResultScreen
 
         ids = set()
-        for cls in (DashboardScreen, PodiumApp, ResultScreen, JournalScreen):
+        for cls in (DashboardScreen, PodiumApp, ResultScreen, JournalScreen, InboxScreen):
             for b in cls.BINDINGS:
                 if isinstance(b, Binding) and b.id:
                     ids.add(b.id)
@@ -551,6 +566,8 @@ class PodiumApp(App[str]):
             status.connection = f"supervisor · {self.bb.workspace.name}"
             result = await client.request("subscribe", screens=[], events=True)
             self.roster = {w["name"]: w for w in result["workers"]}
+            self.escalations = {e["id"]: e for e in await client.request("decisions")}
+            self.update_escalations(announce=False)
             table = self.dashboard.query_one(WorkerList)
             for w in self.roster.values():
                 table.upsert(w)
@@ -600,6 +617,13 @@ class PodiumApp(App[str]):
             if self.dashboard.interactive is pane and pane is not None and w.get("state") not in ACTIVE:
                 self.dashboard.leave_interactive()
             self.dashboard.refresh_bindings()
+        elif kind == "escalation":
+            esc = event["escalation"]
+            new = esc["id"] not in self.escalations
+            self.escalations[esc["id"]] = esc
+            if new and esc["state"] == "pending":
+                self.announce(esc)
+            self.update_escalations()
         elif kind == "result":
             from .result_screen import ResultScreen
 
@@ -610,6 +634,58 @@ class PodiumApp(App[str]):
         elif kind == "bye" and not self._leaving:  # stopped from elsewhere
             self._leaving = True
             self.exit("podium: the supervisor stopped")
+
+    # -- escalations --------------------------------------------------------------------------
+    def pending_screen_escalation(self, worker: str) -> dict[str, Any] | None:
+        for e in self.escalations.values():
+            if e["worker"] == worker and e["source"] == "screen" and e["state"] == "pending":
+                return e
+        return None
+
+    def update_escalations(self, announce: bool = True) -> None:
+        pending = [e for e in self.escalations.values() if e["state"] in ("pending", "malformed")]
+        self.dashboard.query_one(EscalationBanner).show_pending([e for e in pending if e["state"] == "pending"])
+        status = self.dashboard.query_one(StatusBar)
+        status.escalations = sum(1 for e in pending if e["tier"] == "gate" and e["state"] == "pending")
+        status.refresh_text()
+        from .inbox_screen import InboxScreen
+
+        if isinstance(self.screen, InboxScreen):
+            self.screen.refresh_items()
+        self.dashboard.refresh_bindings()
+
+    def announce(self, esc: dict[str, Any]) -> None:
+        """A gate opened: a toast, and (configurable) a bell and a desktop notification."""
+        what = esc.get("command") or esc.get("file") or esc["question"]
+        who = esc.get("worker") or "podium"
+        if esc["tier"] == "gate":
+            self.notify(f"{who} waits: {what}", title="approval needed", severity="warning", timeout=6)
+            if self.config.bell:
+                self.bell()
+            if self.config.desktop_notify and self._driver is not None:
+                text = f"podium: {who} waits: {what}".replace("\x07", "").replace("\x1b", "")[:200]
+                self._driver.write(f"\x1b]9;{text}\x07\x1b]777;notify;podium;{text}\x07")
+        elif esc["tier"] == "notify":
+            self.notify(f"{who}: {what} (approved by the notify rule)", title="escalation", timeout=5)
+
+    def answer(self, esc_id: str, choice: str) -> None:
+        client = self.client
+        if client is None:
+            self.notify("not connected to the supervisor", severity="error")
+            return
+
+        async def send() -> None:
+            try:
+                await client.request("answer", escalation=esc_id, choice=choice)
+            except (RequestFailed, NotRunning) as exc:
+                self.notify(str(exc), severity="error", timeout=6)
+
+        self.run_worker(send(), group="requests")
+
+    def action_inbox(self) -> None:
+        from .inbox_screen import InboxScreen
+
+        self.push_screen(InboxScreen())
 
     def _tick(self) -> None:
         if self.dashboard.is_mounted:
@@ -646,12 +722,14 @@ class PodiumApp(App[str]):
 
     def action_help(self) -> None:
         groups = []
+        from .inbox_screen import InboxScreen
         from .journal_screen import JournalScreen
         from .result_screen import ResultScreen
 
         for title, cls in (
             ("Dashboard and the focused worker", DashboardScreen),
             ("Anywhere", PodiumApp),
+            ("Escalation inbox (e)", InboxScreen),
             ("Result screen (o)", ResultScreen),
             ("Journal screen (J)", JournalScreen),
         ):

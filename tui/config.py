@@ -19,6 +19,8 @@ class Config:
     theme: str | None = None
     keys: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    bell: bool = True
+    desktop_notify: bool = True
 
 
 def config_path() -> Path:
@@ -64,6 +66,14 @@ def load_config(path: Path | None = None) -> Config:
             cfg.keys[str(binding_id)] = key.strip()
         else:
             cfg.problems.append(f"{path}: keys.{binding_id} must be a non-empty string like \"ctrl+k\"")
+    esc = data.get("escalations", {})
+    if isinstance(esc, dict):
+        for key in ("bell", "desktop_notify"):
+            if key in esc:
+                if isinstance(esc[key], bool):
+                    setattr(cfg, key, esc[key])
+                else:
+                    cfg.problems.append(f"{path}: escalations.{key} must be true or false")
     for section in data:
         if section not in ("ui", "keys", "escalations", "policies"):
             cfg.problems.append(f"{path}: unknown section [{section}] ignored")

@@ -234,3 +234,58 @@ async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
                 assert any(path.endswith("/responses") for path, _ in fm.requests)
         finally:
             await shut_down(client, workspace)
+
+
+@pytest.mark.parametrize("choice", ["approve", "deny"])
+async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspace, tmp_path, choice):
+    """codex asks to run an escalated command → the inbox has it → y runs it, n does not."""
+    import asyncio
+
+    from conftest import shut_down
+
+    from sessions.client import connect_or_start
+
+    target = tmp_path / "outside" / "escalated_by_agent.txt"
+    target.parent.mkdir()
+    turns = [[shell_call(f"touch {target}", escalate="Need to create a file outside the workspace")], [message("Done.")], [message("Done.")]]
+    with FakeModel(codex_turns=turns) as fm:
+        env = {**os.environ, **codex_home(tmp_path / "codex-home", fm.port)}
+        client, _ = await connect_or_start(workspace, client="test")
+        try:
+            argv = [CODEX, "--no-daemon", "-a", "on-request", "-s", "workspace-write"]
+            await client.request("spawn", name="ix", argv=argv, env=env, cwd=str(workspace))
+
+            async def screen_text() -> str:
+                snap = await client.request("screen", worker="ix")
+                return "\n".join("".join(r[0] for r in snap["lines"][str(y)]) for y in range(snap["rows"]))
+
+            for _ in range(200):
+                if "Ask Codex to do anything" in await screen_text():
+                    break
+                await asyncio.sleep(0.05)
+            await client.request("input", worker="ix", data="please escalate")
+            await asyncio.sleep(0.3)
+            await client.request("input", worker="ix", data="\r")
+            esc = None
+            for _ in range(200):
+                items = await client.request("decisions")
+                if items:
+                    esc = items[0]
+                    break
+                await asyncio.sleep(0.05)
+            assert esc is not None, await screen_text()
+            assert (esc["recogniser"], esc["command"], esc["reason"]) == ("codex-exec", f"touch {target}", "Need to create a file outside the workspace")
+            assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "waiting"
+            answered = await client.request("answer", escalation=esc["id"], choice=choice)
+            assert answered["answer"]["keys"] == ("y" if choice == "approve" else "\x1b").encode().hex()
+            for _ in range(200):
+                done = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]][0]
+                if done["state"] == "resolved":
+                    break
+                await asyncio.sleep(0.05)
+            assert done["state"] == "resolved"
+            await asyncio.sleep(1.0)
+            assert target.exists() == (choice == "approve")
+            assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "running"
+        finally:
+            await shut_down(client, workspace)

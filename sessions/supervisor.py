@@ -783,7 +783,13 @@ class Supervisor:
         if open_esc is not None:
             rec = next((r for r in self.recognisers if r.name == open_esc.recogniser), None)
             if open_esc.state == "answered":
-                return  # the check after the answer decides
+                # A dialog that left the screen took the answer; a cursor-line prompt is
+                # judged by the check after the answer (the terminal echoes what was typed).
+                if rec is not None and rec.where == "screen" and not rec.still_there(open_esc, lines, cursor_y):
+                    self.close_escalation(open_esc, "resolved")
+                    if worker.state == "waiting":
+                        worker.set_state("running", "approval answered")
+                return
             if rec is not None and rec.still_there(open_esc, lines, cursor_y):
                 found = rec.find(lines, cursor_y)
                 if found:

@@ -38,9 +38,15 @@ def message(text: str) -> dict[str, Any]:
 
 
 class FakeModel:
-    def __init__(self, codex_turns: list[Turn] | None = None, claude_turns: list[Turn] | None = None):
+    def __init__(
+        self,
+        codex_turns: list[Turn] | None = None,
+        claude_turns: list[Turn] | None = None,
+        claude_handler: Callable[[dict[str, Any]], Turn] | None = None,
+    ):
         self.codex_turns: list[Turn] = list(codex_turns or [])
         self.claude_turns: list[Turn] = list(claude_turns or [])
+        self.claude_handler = claude_handler
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
         model = self
@@ -77,7 +83,8 @@ class FakeModel:
                 if path.endswith("/responses"):
                     self._stream(model._codex_events(model._next(model.codex_turns)))
                 elif path.endswith("/messages"):
-                    self._stream(model._claude_events(model._next(model.claude_turns)))
+                    turn = model.claude_handler(body) if model.claude_handler else model._next(model.claude_turns)
+                    self._stream(model._claude_events(turn))
                 else:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -231,4 +238,19 @@ stream_max_retries = 0
     return {"CODEX_HOME": str(directory), "FAKE_API_KEY": "sk-fake-key-for-tests"}
 
 
-Callback = Callable[[], None]
+def last_user_text(body: dict[str, Any]) -> str:
+    """The newest user message's text (claude's requests carry other context too)."""
+    for msg in reversed(body.get("messages") or []):
+        if msg.get("role") != "user":
+            continue
+        content = msg.get("content")
+        if isinstance(content, str):
+            return content
+        return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def has_tool_result(body: dict[str, Any]) -> bool:
+    last = (body.get("messages") or [{}])[-1]
+    content = last.get("content")
+    return isinstance(content, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)

@@ -289,3 +289,76 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
             assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "running"
         finally:
             await shut_down(client, workspace)
+
+
+async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp_path):
+    import asyncio
+
+    from conftest import shut_down
+    from fake_model import has_tool_result, last_user_text
+
+    from sessions.client import connect_or_start
+
+    target = workspace / "made_by_claude.txt"
+    key = "sk-ant-fake-key-for-podium-tests-0123456789"
+    cfg = tmp_path / "claude-config"
+    cfg.mkdir()
+    # What the interactive TUI needs to start without onboarding, key or trust dialogs.
+    (cfg / ".claude.json").write_text(
+        json.dumps(
+            {
+                "hasCompletedOnboarding": True,
+                "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []},
+                "projects": {str(workspace): {"hasTrustDialogAccepted": True}},
+            }
+        )
+    )
+
+    def model(body):
+        if has_tool_result(body):
+            return [claude_text("Done, the file exists.")]
+        if "Please run a command" in last_user_text(body) and body.get("tools"):
+            return [claude_text("I'll run a command."), claude_tool("Bash", {"command": f"touch {target}", "description": "Make a file"})]
+        return [claude_text("a title")]  # claude's side requests (a session title)
+
+    with FakeModel(claude_handler=model) as fm:
+        env = {
+            **claude_env(tmp_path, fm),
+            "ANTHROPIC_API_KEY": key,
+            "CLAUDE_CONFIG_DIR": str(cfg),
+        }
+        client, _ = await connect_or_start(workspace, client="test")
+        try:
+            await client.request("spawn", name="cl", argv=[CLAUDE], env=env, cwd=str(workspace))
+
+            async def screen_text() -> str:
+                snap = await client.request("screen", worker="cl")
+                return "\n".join("".join(r[0] for r in snap["lines"][str(y)]) for y in range(snap["rows"]))
+
+            for _ in range(300):
+                if "shortcuts" in await screen_text():
+                    break
+                await asyncio.sleep(0.05)
+            await client.request("input", worker="cl", data="Please run a command")
+            await asyncio.sleep(0.4)
+            await client.request("input", worker="cl", data="\r")
+            esc = None
+            for _ in range(300):
+                items = await client.request("decisions")
+                if items:
+                    esc = items[0]
+                    break
+                await asyncio.sleep(0.05)
+            assert esc is not None, await screen_text()
+            assert (esc["recogniser"], esc["command"], esc["reason"]) == ("claude-bash", f"touch {target}", "Make a file")
+            assert not target.exists()
+            await client.request("answer", escalation=esc["id"], choice="approve")
+            for _ in range(300):
+                if target.exists() and "Done, the file exists." in await screen_text():
+                    break
+                await asyncio.sleep(0.05)
+            assert target.exists()
+            done = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]][0]
+            assert done["state"] == "resolved" and done["answer"]["keys"] == b"1\r".hex()
+        finally:
+            await shut_down(client, workspace)

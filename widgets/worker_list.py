@@ -25,7 +25,7 @@ STATE_STYLE = {
     "blocked": "magenta",
     "needs-review": "magenta",
 }
-COLUMNS = ("#", "worker", "kind", "state", "why", "elapsed", "output", "exit", "tokens")
+COLUMNS = ("#", "worker", "kind", "state", "why", "elapsed", "output", "exit", "tokens", "asked")
 
 
 def human_tokens(n: int | None) -> str:
@@ -34,6 +34,19 @@ def human_tokens(n: int | None) -> str:
     if n >= 1_000_000:
         return f"{n / 1_000_000:.1f}M"
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+def escalation_rate(w: dict[str, Any]) -> Text:
+    """How often the worker asks: count, and the share of its actions (10-15 % is the
+    guides' sweet spot: fewer may mean it acts unchecked, more that it cannot work alone)."""
+    count = int(w.get("escalations") or 0)
+    rate = w.get("escalation_rate")
+    if not count:
+        return Text("-", style="dim")
+    if rate is None:
+        return Text(str(count))
+    style = "green" if 0.10 <= rate <= 0.15 else "yellow"
+    return Text(f"{count} ({rate:.0%})", style=style)
 
 
 def short_age(iso: str | None, now: datetime) -> str:
@@ -108,6 +121,7 @@ class WorkerList(DataTable):
             short_age(w.get("last_output"), now),
             "-" if exit_code is None else str(exit_code),
             human_tokens(tokens),
+            escalation_rate(w),
         ]
 
     def upsert(self, w: dict[str, Any]) -> None:

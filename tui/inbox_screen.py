@@ -143,6 +143,24 @@ class InboxScreen(Screen[None]):
     def highlighted(self) -> None:
         self.show_selected()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "answer":
+            return True
+        esc = self.selected()
+        if esc is None or esc["state"] != "pending":
+            return None
+        choice = parameters[0] if parameters else ""
+        keys = {o["key"] for o in esc.get("options", [])}
+        if esc["source"] == "card":
+            return True if choice == "recommended" or choice in keys else None
+        if choice == "approve_session":
+            return True if "a" in keys else None
+        return True if choice in ("approve", "deny", "recommended") else None
+
+    @on(OptionList.OptionHighlighted)
+    def _rebind(self) -> None:
+        self.refresh_bindings()
+
     def action_move(self, step: int) -> None:
         options = self.query_one(OptionList)
         if options.option_count:

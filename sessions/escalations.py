@@ -46,7 +46,9 @@ class Recogniser:
         a typed answer even when the program does not read it)."""
         if self.where == "cursor_line":
             return esc.anchor == cursor_y and 0 <= cursor_y < len(lines) and lines[cursor_y].strip().startswith(esc.question)
-        return self.find(lines, cursor_y) is not None
+        found = self.find(lines, cursor_y)
+        # The same prompt, not merely one of its kind: a next dialog is a new escalation.
+        return found is not None and (found["question"], found.get("command"), found.get("file")) == (esc.question, esc.command, esc.file)
 
     def applies(self, mode: str) -> bool:
         return "*" in self.modes or mode in self.modes
@@ -178,6 +180,8 @@ class Escalation:
     answer: dict[str, Any] | None = None
     note: str = ""
     anchor: int | None = None  # the cursor line of a cursor-line prompt
+    offset_at_answer: int = -1  # the worker's output offset when the answer was sent
+    checks: int = 0  # how many times the after-answer check looked again
 
     def public(self) -> dict[str, Any]:
         return {
@@ -210,15 +214,19 @@ def screen_options(rec: Recogniser) -> list[dict[str, str]]:
 
 # -- decision cards ------------------------------------------------------------------------
 _OPTION = re.compile(r"^\s*(?:[-*]\s*)?\**(?:Option\s+)?([A-Z])[.):]\**\s*(.+)$")
-_DURATION = re.compile(r"(\d+)\s*(s|sec|seconds?|m|min|minutes?|h|hours?)\b", re.IGNORECASE)
+_DURATION = re.compile(r"(\d+)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h)(?![A-Za-z])", re.IGNORECASE)
 
 
 def parse_duration(text: str) -> float | None:
-    m = _DURATION.search(text)
-    if not m:
+    """'30m', '1h30m', '90 seconds', '2 hrs': the sum of every amount given."""
+    found = _DURATION.findall(text)
+    if not found:
         return None
-    n, unit = int(m.group(1)), m.group(2).lower()
-    return float(timedelta(seconds=n if unit.startswith("s") else n * 60 if unit.startswith("m") else n * 3600).total_seconds())
+    total = 0
+    for n, unit in found:
+        unit = unit.lower()
+        total += int(n) * (1 if unit.startswith("s") else 60 if unit.startswith("m") else 3600)
+    return float(timedelta(seconds=total).total_seconds())
 
 
 def parse_card(text: str, where: str) -> dict[str, Any]:
@@ -231,7 +239,12 @@ def parse_card(text: str, where: str) -> dict[str, Any]:
     for n, raw in enumerate(lines, start=1):
         line = raw.rstrip()
         heading = re.match(r"^#+\s*(.+?)\s*$", line)
-        key_value = re.match(r"^\**(Worker|Recommended|Risk|Cost|Default|Context)\**\s*:\s*(.*)$", line, re.IGNORECASE)
+        key_value = re.match(r"^\**(Worker|Recommended|Risk|Cost|Default|Context)\**\s*:\s*\**\s*(.*)$", line, re.IGNORECASE)
+        if heading and section == "option" and _OPTION.match(heading.group(1)):
+            m = _OPTION.match(heading.group(1))
+            assert m is not None
+            card["options"].append({"key": m.group(1), "label": m.group(2).strip(), "line": n})
+            continue
         if heading:
             title = heading.group(1)
             kv = re.match(r"^(Worker|Recommended|Risk|Cost|Default|Context|Options?)\s*:?\s*(.*)$", title, re.IGNORECASE)
@@ -257,6 +270,7 @@ def parse_card(text: str, where: str) -> dict[str, Any]:
             continue
         if section and line.strip():
             buf.setdefault(section, []).append(line.strip())
+    buf = {k: [v.strip().lstrip("*").strip() for v in vs] for k, vs in buf.items()}
     card["context"] = "\n".join(buf.get("context", []))
     card["worker"] = (buf.get("worker") or [None])[0]
     card["risk"] = " ".join(buf.get("risk", []))
@@ -268,13 +282,13 @@ def parse_card(text: str, where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: option letters repeat ({', '.join(keys)})")
     rec = " ".join(buf.get("recommended", []))
     if rec:
-        m = re.match(r"\s*\**([A-Z])\b", rec)
+        m = re.match(r"\s*\**(?:Option\s+)?([A-Z])\b", rec)
         if not m or m.group(1) not in keys:
             raise ValueError(f"{where}: Recommended names {rec!r}, which is not one of the options {', '.join(keys)}")
         card["recommended"] = m.group(1)
     default = " ".join(buf.get("default", []))
     if default:
-        m = re.match(r"\s*\**([A-Z])\b", default)
+        m = re.match(r"\s*\**(?:Option\s+)?([A-Z])\b", default)
         if not m or m.group(1) not in keys:
             raise ValueError(f"{where}: Default names {default!r}, which is not one of the options {', '.join(keys)}")
         card["default"] = m.group(1)

@@ -48,10 +48,10 @@ class Section:
 
     def render(self) -> str:
         attrs = " ".join(f'{k}="{_escape(v)}"' for k, v in {"id": self.id, **self.attrs}.items())
-        return f"<!-- podium:section {attrs} -->\n{self.body.strip()}\n{_CLOSE}\n"
+        return f"<!-- podium:section {attrs} -->\n{trim_blank_lines(self.body)}\n{_CLOSE}\n"
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, **self.attrs, "body": self.body.strip()}
+        return {"id": self.id, **self.attrs, "body": trim_blank_lines(self.body)}
 
 
 @dataclass
@@ -73,6 +73,30 @@ class ResultDoc:
             if s.id == section_id:
                 return s
         raise KeyError(section_id)
+
+
+class ResultUnreadable(Exception):
+    """result.md cannot be read as UTF-8: podium will not rewrite (and so damage) it."""
+
+
+def trim_blank_lines(text: str) -> str:
+    """Blank lines off both ends; the indentation of the first line is kept."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines)
+
+
+def defuse_markers(text: str) -> str:
+    """A message that contains podium's own marker lines must not split its section."""
+    out = []
+    for line in text.split("\n"):
+        if line.startswith("<!-- podium:section") or line.startswith("<!-- /podium:section"):
+            line = " " + line
+        out.append(line)
+    return "\n".join(out)
 
 
 def _escape(value: str) -> str:
@@ -97,10 +121,10 @@ def parse(text: str) -> ResultDoc:
             i += 1
             continue
         attrs = {k: _unescape(v) for k, v in _ATTR.findall(m.group("attrs"))}
-        sid = attrs.pop("id", "") or secrets.token_hex(4)
+        sid = attrs.pop("id", "")
         body: list[str] = []
         i += 1
-        while i < len(lines) and lines[i].rstrip("\n").strip() != _CLOSE:
+        while i < len(lines) and lines[i].rstrip("\r\n") != _CLOSE:
             body.append(lines[i])
             i += 1
         i += 1  # the close marker (or the end of a truncated file)
@@ -110,7 +134,15 @@ def parse(text: str) -> ResultDoc:
             # Notes between sections stay with the section before them.
             doc.sections[-1].body = doc.sections[-1].body.rstrip("\n") + ("\n\n" + "".join(loose).strip() if "".join(loose).strip() else "")
         loose = []
-        doc.sections.append(Section(sid, attrs, "".join(body)))
+        text_body = "".join(body)
+        if not sid:  # stable across reads, so a section without an id can still be edited
+            sid = hashlib.sha256((attrs.get("worker", "") + text_body).encode()).hexdigest()[:8]
+        taken = {s.id for s in doc.sections}
+        base_id, n = sid, 2
+        while sid in taken:  # a section pasted twice keeps working
+            sid = f"{base_id}-{n}"
+            n += 1
+        doc.sections.append(Section(sid, attrs, text_body))
     if doc.sections:
         doc.trailer = "".join(loose)
     else:
@@ -133,9 +165,15 @@ class CuratedResult:
 
     def read(self) -> tuple[str, ResultDoc]:
         try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
+            raw = self.path.read_bytes()
         except FileNotFoundError:
-            text = ""
+            return "", ResultDoc()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ResultUnreadable(
+                f"{self.path}: not UTF-8 at byte {exc.start}; podium will not rewrite it. Fix the file first"
+            ) from None
         return text, parse(text) if text else ResultDoc()
 
     @property
@@ -174,7 +212,7 @@ class CuratedResult:
             lines.append(f"signals {signals}")
         if provenance.get("files"):
             lines.append(f"files {provenance['files']}")
-        body = f"{title}\n\n> {' · '.join(x for x in lines if x)}\n\n{clean(message)}\n"
+        body = f"{title}\n\n> {' · '.join(x for x in lines if x)}\n\n{defuse_markers(clean(message))}\n"
         section = Section(secrets.token_hex(4), attrs, body)
         doc.sections.append(section)
         return {"duplicate": False, "section": section.id, "version": self._write(doc)}
@@ -197,7 +235,7 @@ class CuratedResult:
             to = max(0, min(len(doc.sections) - 1, index + int(args["by"])))
             doc.sections.insert(to, doc.sections.pop(index))
         elif op == "edit":
-            target.body = str(args["body"]).rstrip() + "\n"
+            target.body = defuse_markers(str(args["body"]).rstrip()) + "\n"
         else:
             raise ValueError(f"unknown result change {op!r}")
         return self._write(doc)

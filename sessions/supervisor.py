@@ -49,7 +49,7 @@ from .escalations import (
     screen_options,
     tier_for,
 )
-from .result import CuratedResult, ResultConflict
+from .result import CuratedResult, ResultConflict, ResultUnreadable
 from .screen import MAX_REPLAY, LiveScreen
 from .transcript import TranscriptReader
 from .unified_exec import (
@@ -455,6 +455,7 @@ class Supervisor:
         self._typing: dict[tuple[str, str], list[int]] = {}  # (worker, via) -> [bytes, writes]
         self.escalations: dict[str, Escalation] = {}
         self._cards: dict[str, str] = {}  # card path -> escalation id
+        self._card_stamps: dict[str, tuple[int, int]] = {}  # card path -> (mtime, size) read
         self._card_timers: dict[str, asyncio.TimerHandle] = {}
         self.config_problems: list[str] = []
         self.recognisers, self.rules = self._load_escalation_config()
@@ -608,6 +609,7 @@ class Supervisor:
             worker.last_output = _parse_ts(hello["last_output"])
         link.start()
         worker.set_state("paused" if hello.get("paused") else "running", "reattached to its holder")
+        self.check_prompts(worker)  # a worker may have been waiting at a prompt all along
 
     def holder_gone(self, worker: Worker) -> None:
         """The holder's socket closed without an exit frame."""
@@ -616,6 +618,10 @@ class Supervisor:
             worker.finish(exit_info)
             return
         worker.set_state("lost", f"holder (pid {worker.holder_pid}) died; the worker lost its terminal (SIGHUP)")
+        open_esc = self.pending_for(worker)
+        if open_esc is not None:
+            open_esc.note = "the worker was lost before the prompt was answered"
+            self.close_escalation(open_esc, "expired")
 
     # -- spawning -----------------------------------------------------------------------
     async def spawn(
@@ -782,25 +788,24 @@ class Supervisor:
         open_esc = self.pending_for(worker)
         if open_esc is not None:
             rec = next((r for r in self.recognisers if r.name == open_esc.recogniser), None)
+            there = rec is not None and rec.still_there(open_esc, lines, cursor_y)
             if open_esc.state == "answered":
                 # A dialog that left the screen took the answer; a cursor-line prompt is
                 # judged by the check after the answer (the terminal echoes what was typed).
-                if rec is not None and rec.where == "screen" and not rec.still_there(open_esc, lines, cursor_y):
-                    self.close_escalation(open_esc, "resolved")
-                    if worker.state == "waiting":
-                        worker.set_state("running", "approval answered")
-                return
-            if rec is not None and rec.still_there(open_esc, lines, cursor_y):
-                found = rec.find(lines, cursor_y)
+                if there or (rec is not None and rec.where == "cursor_line"):
+                    return
+                self.close_escalation(open_esc, "resolved")
+            elif there:
+                found = rec.find(lines, cursor_y) if rec else None
                 if found:
                     open_esc.lines = found["lines"]
                 return
-            # The prompt left the screen unanswered by podium: answered in the terminal.
-            open_esc.answer = {"choice": "?", "by": "the person", "how": "answered in the terminal", "at": now_iso()}
-            self.close_escalation(open_esc, "resolved")
+            else:  # it left the screen without podium: answered in the terminal
+                open_esc.answer = {"choice": "?", "by": "the person", "how": "answered in the terminal", "at": now_iso()}
+                self.close_escalation(open_esc, "resolved")
             if worker.state == "waiting":
-                worker.set_state("running", "approval answered in the terminal")
-            return
+                worker.set_state("running", "approval answered")
+            # fall through: a next prompt may already be on the screen
         for rec in self.recognisers:
             if not rec.applies(worker.adapter.mode):
                 continue
@@ -851,12 +856,16 @@ class Supervisor:
             rec = next((r for r in self.recognisers if r.name == esc.recogniser), None)
             if worker is None or worker.link is None or rec is None:
                 raise RequestError(f"escalation {esc.id}: its worker is gone; nothing sent")
+            if worker.state == "paused":
+                raise RequestError(f"{worker.name} is paused (SIGSTOP): continue it first (s), then answer")
             keys = {"approve": rec.approve, "approve_session": rec.approve_session, "deny": rec.deny}.get(choice)
             if not keys:
                 raise RequestError(f"escalation {esc.id} takes approve{', approve_session' if rec.approve_session else ''} or deny, not {choice!r}")
             esc.answer = {"choice": choice, "by": by, "how": how, "at": now_iso(), "keys": keys.encode().hex()}
             esc.state = "answered"
             worker.link.send_input(keys.encode())
+            esc.offset_at_answer = worker.offset
+            esc.checks = 0
             self.journal.write("answer", worker.name, id=esc.id, choice=choice, by=by, how=how)
             self.broadcast({"event": "escalation", "escalation": esc.public()})
             asyncio.get_running_loop().call_later(1.5, self._verify_answer, esc.id)
@@ -876,6 +885,11 @@ class Supervisor:
         worker.screen.pump()
         rec = next((r for r in self.recognisers if r.name == esc.recogniser), None)
         still = rec is not None and rec.still_there(esc, worker.screen.text_lines(), worker.screen.cursor[1])
+        if still and worker.state in ACTIVE and worker.offset == getattr(esc, "offset_at_answer", -1) and esc.checks < 4:
+            # Nothing printed since the answer (a slow program): look again before judging.
+            esc.checks += 1
+            asyncio.get_running_loop().call_later(1.5, self._verify_answer, esc_id)
+            return
         if still and worker.state in ACTIVE:
             esc.state = "pending"
             esc.note = f"the prompt was still on the screen 1.5 s after the answer ({(esc.answer or {}).get('choice')}); answer again or look at the pane"
@@ -885,21 +899,43 @@ class Supervisor:
             self.close_escalation(esc, "resolved")
             if worker.state == "waiting":
                 worker.set_state("running", "approval answered")
+            if worker.state in ACTIVE:
+                self.check_prompts(worker)  # a next prompt may be waiting already
 
     # decision cards
     def scan_cards(self) -> None:
         pending = self.bb.root / "decisions" / "pending"
         seen = set()
+        now = time.time()
         if pending.is_dir():
             for path in sorted(pending.glob("*.md")):
                 key = str(path)
-                seen.add(key)
-                if key in self._cards:
+                if path.name.startswith("."):  # editor lock and swap files
                     continue
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue  # a dangling link, or gone since the listing
+                seen.add(key)
+                stamp = (st.st_mtime_ns, st.st_size)
+                known = self._cards.get(key)
+                if known is not None and self._card_stamps.get(key) == stamp:
+                    continue
+                if now - st.st_mtime < 0.5:
+                    continue  # still being written: read it on the next look
+                if known is not None:  # the card changed: it is asked again
+                    old = self.escalations.get(known)
+                    timer = self._card_timers.pop(known, None)
+                    if timer is not None:
+                        timer.cancel()
+                    if old is not None and old.state in ("pending", "malformed"):
+                        old.note = "the card was rewritten; see its new version"
+                        self.close_escalation(old, "resolved")
+                self._card_stamps[key] = stamp
                 try:
                     text = path.read_text(encoding="utf-8")
                     card = parse_card(text, key)
-                except (ValueError, UnicodeDecodeError) as exc:
+                except (ValueError, UnicodeDecodeError, OSError) as exc:
                     esc = Escalation(source="card", worker=None, question=f"malformed decision card {path.name}", options=[], card={"path": key})
                     esc.state, esc.note = "malformed", str(exc)
                     self._cards[key] = esc.id
@@ -915,6 +951,7 @@ class Supervisor:
                 if card.get("timeout") is not None and card.get("default"):
                     self._card_timers[esc.id] = asyncio.get_running_loop().call_later(card["timeout"], self._card_default, esc.id)
         for key in [k for k in self._cards if k not in seen]:
+            self._card_stamps.pop(key, None)
             esc = self.escalations.get(self._cards.pop(key))
             if esc is not None and esc.state in ("pending", "malformed"):
                 esc.note = "the card left decisions/pending/ (moved or deleted outside podium)"
@@ -941,11 +978,16 @@ class Supervisor:
             raise RequestError(f"the card {src} is gone from decisions/pending/") from None
         dst = self.bb.root / "decisions" / "resolved" / src.name
         dst.parent.mkdir(parents=True, exist_ok=True)
+        n = 2
+        while dst.exists():  # a card name used again: keep the earlier record
+            dst = dst.with_name(f"{src.stem}.{n}{src.suffix}")
+            n += 1
         from .fsutil import atomic_write
 
         atomic_write(dst, resolve_card(text, choice, options[choice], by, how), mode=0o644)
         src.unlink()
         self._cards.pop(str(src), None)
+        self._card_stamps.pop(str(src), None)
         timer = self._card_timers.pop(esc.id, None)
         if timer is not None:
             timer.cancel()
@@ -962,7 +1004,10 @@ class Supervisor:
         except FileNotFoundError:
             key = (0, 0)
         if key != self._promoted[0]:
-            _, doc = self.result.read()
+            try:
+                _, doc = self.result.read()
+            except ResultUnreadable:
+                return self._promoted[1]
             runs: dict[str, list[str]] = {}
             for sec in doc.sections:
                 runs.setdefault(sec.worker, []).append(sec.run)
@@ -1141,7 +1186,8 @@ class Supervisor:
                 continue
             worker.watchers.add(client)
             worker.screen.pump()
-            worker.screen.take_dirty()
+            if worker.screen.take_dirty() and worker.state in ACTIVE:
+                self.check_prompts(worker)
             client.mark_dirty(name, None)
         return {"workers": [w.public() for w in self.workers.values()]}
 
@@ -1244,14 +1290,20 @@ class Supervisor:
             "signals": " ".join(f"{k} {'✓' if v else '✗'}" for k, v in signals.items()),
             "files": ", ".join(files),
         }
-        outcome = self.result.promote(provenance, text, force=bool(req.get("force")))
+        try:
+            outcome = self.result.promote(provenance, text, force=bool(req.get("force")))
+        except ResultUnreadable as exc:
+            raise RequestError(str(exc)) from None
         if not outcome["duplicate"]:
             self.journal.write("promote", worker.name, run=provenance["run"], section=outcome["section"], via=client.kind)
             self.result_changed(outcome["version"], client.kind, f"promoted {worker.name} run {provenance['run']}")
         return outcome
 
     async def op_result(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
-        return self.result.as_json()
+        try:
+            return self.result.as_json()
+        except ResultUnreadable as exc:
+            raise RequestError(str(exc)) from None
 
     async def op_result_change(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         op = str(req["change"])
@@ -1260,6 +1312,8 @@ class Supervisor:
             version = self.result.change(req.get("base"), op, req.get("section"), **fields)
         except ResultConflict as exc:
             raise RequestError(f"conflict: {exc}") from None
+        except ResultUnreadable as exc:
+            raise RequestError(str(exc)) from None
         except KeyError as exc:
             raise RequestError(str(exc.args[0])) from None
         self.journal.write("result", None, change=op, section=req.get("section"), via=client.kind)
@@ -1279,15 +1333,24 @@ class Supervisor:
         if esc.state == "malformed":
             raise RequestError(f"escalation {esc.id} is a malformed card: {esc.note}")
         self.deliver(esc, str(req["choice"]), by=str(req.get("by") or client.kind), how=f"via {client.kind}")
-        if esc.worker in self.workers and esc.state == "resolved" and self.workers[esc.worker].state == "waiting":
-            self.workers[esc.worker].set_state("running", "decision answered")
+        target = self.workers.get(esc.worker or "")
+        if target is not None and esc.source != "screen" and target.state == "waiting" and self.pending_for(target) is None:
+            target.set_state("running", "decision answered")
         return esc.public()
 
     async def op_escalate(self, client: ClientConn, req: dict[str, Any]) -> dict[str, Any]:
         """podium's own triggers (and scripts) raise escalations through the same inbox."""
         options = req.get("options") or [{"key": "y", "label": "approve"}, {"key": "n", "label": "deny"}]
-        esc = Escalation(source="podium", worker=req.get("worker"), question=str(req["question"]), options=options)
-        esc.tier = str(req.get("tier") or tier_for(esc, self.rules))
+        if not isinstance(options, list) or not all(isinstance(o, dict) and isinstance(o.get("key"), str) and isinstance(o.get("label"), str) for o in options):
+            raise RequestError("options must be a list of {key, label} objects")
+        worker = req.get("worker")
+        if worker is not None and worker not in self.workers:
+            raise RequestError(f"unknown worker {worker!r}")
+        tier = req.get("tier")
+        if tier is not None and tier not in ("autonomous", "notify", "gate"):
+            raise RequestError(f"tier must be autonomous, notify or gate, not {tier!r}")
+        esc = Escalation(source="podium", worker=worker, question=str(req["question"]), options=options)
+        esc.tier = str(tier or tier_for(esc, self.rules))
         self.open_escalation(esc)
         return esc.public()
 

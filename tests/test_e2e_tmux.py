@@ -95,7 +95,7 @@ def pane_region(screen: str, title: str, width: int) -> list[str]:
 def test_dashboard_demo_type_interrupt_detach_reattach(tmux, ws):
     win = tmux.podium_window("demo", "demo", "-w", str(ws))
     tmux.wait_for(win, "[y/N]", timeout=30)
-    tmux.wait_for(win, "^q Quit")
+    tmux.wait_for(win, "? Help")
     # Type into the shell worker in interactive mode.
     tmux.keys(win, "4")
     time.sleep(0.3)
@@ -113,7 +113,7 @@ def test_dashboard_demo_type_interrupt_detach_reattach(tmux, ws):
     time.sleep(1.5)
     workers = {w["name"]: w for w in json.loads(podium_cli("-w", str(ws), "ls", "--json").stdout)}
     assert workers["approval"]["state"] == "interrupted", workers["approval"]
-    assert "^q Quit" in tmux.capture(win)
+    assert "? Help" in tmux.capture(win)
     before = pane_region(tmux.settle(win), "4 shell", tmux.width)
     assert any("typed-through-podium-42" in line for line in before)
     # Detach with d: the window's podium exits, the workers keep running.

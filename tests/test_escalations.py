@@ -312,3 +312,85 @@ async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):
         await pilot.press("B")
         await until(lambda: (ws / ".podium/decisions/resolved/pick.md").exists(), "card answered")
         assert "Chosen: B. Memcached" in (ws / ".podium/decisions/resolved/pick.md").read_text()
+
+
+async def test_back_to_back_prompts_are_separate_escalations(room, tmp_path):
+    ws, client = room
+    two = tmp_path / "two.py"
+    two.write_text(
+        'a = input("Delete files? [y/N] ")\nb = input("Also delete backups? [y/N] ")\nprint("answers", a, b)\n'
+    )
+    await client.request("spawn", name="twice", argv=[sys.executable, "-u", str(two)])
+    (first,) = await wait_for(lambda: pending(client, "twice"), what="the first prompt")
+    assert first["question"] == "Delete files? [y/N]"
+    await client.request("answer", escalation=first["id"], choice="approve")
+    second = await wait_for(lambda: _other(client, "twice", first["id"]), what="the second prompt")
+    assert second["question"] == "Also delete backups? [y/N]"
+    await client.request("answer", escalation=second["id"], choice="deny")
+    w = await wait_for(lambda: _ended(client, "twice"))
+    assert w["state"] == "done" and b"answers y n" in (ws / ".podium/workers/twice/transcript.log").read_bytes()
+
+
+async def test_a_next_dialog_with_another_command_is_a_new_escalation(room, tmp_path):
+    ws, client = room
+    dialogs = tmp_path / "dialogs.py"
+    dialogs.write_text(textwrap.dedent(
+        """
+        import os, sys, time, tty
+        tty.setraw(0)
+        def ask(cmd):
+            sys.stdout.write("\\x1b[2J\\x1b[H  Would you like to run the following command?\\r\\n\\r\\n  $ " + cmd + "\\r\\n")
+            sys.stdout.flush()
+            return os.read(0, 1)
+        a = ask("ls -la")
+        b = ask("rm -rf build")
+        sys.stdout.write("\\x1b[2J\\x1b[Hgot " + a.decode() + b.decode() + "\\r\\n")
+        sys.stdout.flush()
+        time.sleep(30)
+        """
+    ))
+    await client.request("spawn", name="dlg", argv=[sys.executable, "-u", str(dialogs)])
+    (first,) = await wait_for(lambda: pending(client, "dlg"))
+    assert first["command"] == "ls -la"
+    await client.request("answer", escalation=first["id"], choice="approve")
+    second = await wait_for(lambda: _other(client, "dlg", first["id"]), what="the second dialog")
+    assert second["command"] == "rm -rf build" and not second["note"]
+    done = [e for e in await client.request("decisions", states="all") if e["id"] == first["id"]][0]
+    assert done["state"] == "resolved" and done["command"] == "ls -la"
+
+
+async def _other(client, worker, not_id):
+    items = [e for e in await pending(client, worker) if e["id"] != not_id]
+    return items[0] if items else None
+
+
+async def test_rewritten_cards_are_read_again_and_junk_files_are_skipped(room):
+    ws, client = room
+    pending_dir = ws / ".podium/decisions/pending"
+    pending_dir.mkdir(parents=True)
+    (pending_dir / ".#lock.md").symlink_to("/nonexistent/target")  # an editor's lock file
+    card = pending_dir / "plan.md"
+    card.write_text("# Decision: plan\n## Context\nhalf written")
+    first = await wait_for(lambda: _cards(client, 1), what="the half-written card")
+    assert first[0]["state"] == "malformed"
+    await asyncio.sleep(0.6)
+    card.write_text("# Decision: plan\n## Options\nA. Ship\nB. Hold\n## Recommended: A\n")
+    fixed = await wait_for(lambda: _pending_cards(client), what="the rewritten card")
+    assert [o["key"] for o in fixed[0]["options"]] == ["A", "B"]
+    done = await client.request("answer", escalation=fixed[0]["id"], choice="B")
+    assert done["answer"]["label"] == "Hold"
+
+
+async def _pending_cards(client):
+    items = [e for e in await client.request("decisions") if e["source"] == "card" and e["state"] == "pending"]
+    return items or None
+
+
+def test_cards_written_the_markdown_way():
+    card = parse_card(
+        "# Decision: cache\n**Worker:** alice\n\n## Options\n### Option A: Redis\n### Option B: None\n\n"
+        "**Recommended:** Option B\n**Risk:** low\n**Default:** B after 1h30m\n",
+        "c.md",
+    )
+    assert (card["worker"], card["recommended"], card["risk"], card["timeout"]) == ("alice", "B", "low", 5400.0)
+    assert [o["label"] for o in card["options"]] == ["Redis", "None"]

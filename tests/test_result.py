@@ -194,3 +194,61 @@ async def test_journal_screen_filters_and_searches(workspace):
             assert app.screen is app.dashboard
     finally:
         await shut_down(client, workspace)
+
+
+def test_ids_markers_encoding_and_whitespace(tmp_path):
+    from sessions.result import ResultUnreadable
+
+    no_id = '<!-- podium:section worker="w" run="1" -->\nbody\n<!-- /podium:section -->\n'
+    assert parse(no_id).sections[0].id == parse(no_id).sections[0].id  # stable without an id
+    twice = '<!-- podium:section id="a1" worker="w" -->\none\n<!-- /podium:section -->\n' * 2
+    assert [s.id for s in parse(twice).sections] == ["a1", "a1-2"]
+    r = CuratedResult(tmp_path / "result.md")
+    r.promote({"worker": "w", "run": 1}, "before\n<!-- /podium:section -->\nafter\n\n    indented code")
+    (section,) = r.read()[1].sections
+    assert "after" in section.body and "    indented code" in section.body  # not split, indent kept
+    (tmp_path / "result.md").write_bytes(b"# mine \xff\n")
+    with pytest.raises(ResultUnreadable, match="not UTF-8 at byte 7"):
+        r.promote({"worker": "v", "run": 1}, "x")
+    assert (tmp_path / "result.md").read_bytes() == b"# mine \xff\n"  # untouched
+
+
+async def test_undo_after_someone_else_changed_the_result_is_refused(workspace):
+    from conftest import shut_down
+
+    from sessions.client import SupervisorClient, connect_or_start
+    from tui.app import PodiumApp
+    from tui.config import Config
+
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        for name in ("a", "b"):
+            await client.request("spawn", name=name, argv=["bash", "-c", f"printf 'COMPLETED: {name}\\n'; sleep 60"])
+        for _ in range(100):
+            try:
+                await client.request("promote", worker="a")
+                break
+            except Exception:
+                await asyncio.sleep(0.1)
+        app = PodiumApp(workspace, autostart=False, config=Config())
+        path = workspace / ".podium/result.md"
+        async with app.run_test(size=(150, 45)) as pilot:
+            await pilot.pause(0.5)
+            await pilot.press("o", "x")  # remove a's section
+            for _ in range(100):
+                if 'worker="a"' not in path.read_text():
+                    break
+                await pilot.pause(0.05)
+            other = await SupervisorClient.connect(workspace, client="other")
+            await other.request("promote", worker="b")
+            await other.close()
+            for _ in range(100):
+                if "b" in [s.worker for s in app.screen.doc.sections]:
+                    break
+                await pilot.pause(0.05)
+            await pilot.press("u")  # would bring a back and drop b: refused instead
+            await pilot.pause(0.8)
+            text = path.read_text()
+            assert 'worker="b"' in text and 'worker="a"' not in text
+    finally:
+        await shut_down(client, workspace)

@@ -566,7 +566,10 @@ class PodiumApp(App[str]):
             status.connection = f"supervisor · {self.bb.workspace.name}"
             result = await client.request("subscribe", screens=[], events=True)
             self.roster = {w["name"]: w for w in result["workers"]}
-            self.escalations = {e["id"]: e for e in await client.request("decisions")}
+            try:
+                self.escalations = {e["id"]: e for e in await client.request("decisions")}
+            except RequestFailed as exc:
+                self.notify(f"escalations unavailable: {exc}", severity="error", timeout=8)
             self.update_escalations(announce=False)
             table = self.dashboard.query_one(WorkerList)
             for w in self.roster.values():

@@ -143,6 +143,11 @@ class InboxScreen(Screen[None]):
     def highlighted(self) -> None:
         self.show_selected()
 
+    @on(OptionList.OptionSelected)
+    def chosen(self) -> None:  # enter on the list: the recommended answer
+        if self.check_action("answer", ("recommended",)):
+            self.action_answer("recommended")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "answer":
             return True

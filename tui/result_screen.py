@@ -93,7 +93,7 @@ class ResultScreen(Screen[None]):
         self.text = ""
         self.doc = ResultDoc()
         self.version = version_of("")
-        self.undo_stack: list[str] = []
+        self.undo_stack: list[tuple[str, str]] = []  # (text before, version the change made)
         self._stat: tuple[int, int] | None = None
 
     @property
@@ -121,7 +121,11 @@ class ResultScreen(Screen[None]):
             return None
 
     def reload(self, keep: str | None = None) -> None:
-        self.text, self.doc = self.curated.read()
+        try:
+            self.text, self.doc = self.curated.read()
+        except Exception as exc:  # not UTF-8: show why, change nothing
+            self.notify(str(exc), severity="error", timeout=10)
+            return
         self.version = version_of(self.text)
         self._stat = self._file_stat()
         options = self.query_one("#sections", OptionList)
@@ -153,22 +157,23 @@ class ResultScreen(Screen[None]):
         return options.get_option_at_index(options.highlighted).id
 
     # -- changing ----------------------------------------------------------------------
-    def change(self, change: str, section: str | None = None, **fields: Any) -> None:
+    def change(self, change: str, section: str | None = None, base: str | None = None, **fields: Any) -> None:
+        """Send one change made from `base` (the version on screen when it was made)."""
         client = self.podium.client
         if client is None:
             self.notify("not connected to the supervisor: nothing changed", severity="error")
             return
         before = self.text
+        base = base or self.version
 
         async def send() -> None:
             try:
-                await client.request("result_change", base=self.version, change=change, section=section, **fields)
+                result = await client.request("result_change", base=base, change=change, section=section, **fields)
             except Exception as exc:  # a conflict or a vanished section: say so, show the truth
                 self.notify(str(exc), severity="error", timeout=8)
                 self.reload()
                 return
-            if change != "replace" or fields.get("undo") is None:
-                self.undo_stack.append(before)
+            self.undo_stack.append((before, result["version"]))
             self.reload(keep=section)
 
         self.run_worker(send(), group="result")
@@ -193,15 +198,17 @@ class ResultScreen(Screen[None]):
         if not sid:
             return
         section = self.doc.find(sid)
+        base = self.version  # the edit is made from what is on screen now
 
         def saved(body: str | None) -> None:
             if body is not None and body.strip() != section.body.strip():
-                self.change("edit", sid, body=body)
+                self.change("edit", sid, base=base, body=body)
 
         self.app.push_screen(EditSection(f"{section.worker} · run {section.run}", section.body.strip()), saved)
 
     def action_editor(self) -> None:
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        base = self.version
         with tempfile.NamedTemporaryFile("w", suffix=".md", prefix="podium-result-", delete=False) as f:
             f.write(self.text)
             tmp = f.name
@@ -220,24 +227,25 @@ class ResultScreen(Screen[None]):
         if code != 0:
             self.notify(f"{editor} exited with {code}: nothing saved", severity="warning")
         elif new != self.text:
-            self.change("replace", text=new)
+            self.change("replace", base=base, text=new)
 
     def action_undo(self) -> None:
         if not self.undo_stack:
             self.notify("nothing to undo here", timeout=2)
             return
-        previous = self.undo_stack.pop()
+        previous, made = self.undo_stack.pop()
         client = self.podium.client
         if client is None:
-            self.undo_stack.append(previous)
+            self.undo_stack.append((previous, made))
             return
 
         async def send() -> None:
+            # Undo is a change made from the version the undone change produced: if the
+            # document moved on since (another client, an editor), it is a conflict.
             try:
-                await client.request("result_change", base=self.version, change="replace", text=previous)
+                await client.request("result_change", base=made, change="replace", text=previous)
             except Exception as exc:
-                self.undo_stack.append(previous)
-                self.notify(str(exc), severity="error", timeout=8)
+                self.notify(f"cannot undo: {exc}", severity="error", timeout=8)
             self.reload()
 
         self.run_worker(send(), group="result")

@@ -120,12 +120,14 @@ class Adapter:
         self.session_id: str | None = None
         self.actions = 0  # tool calls seen (for the escalation rate)
         self._partial = b""
-        self._tail = ""  # the last few KB of text, for a shell's report block
+        self._tail = bytearray()  # the last bytes, for a shell's report block (cleaned when asked)
 
     # -- bytes in -------------------------------------------------------------------
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         """Split into lines; returns the JSON events found (for events.jsonl)."""
-        self._tail = (self._tail + _ANSI.sub("", data.decode("utf-8", "replace")).replace("\r", ""))[-16384:]
+        self._tail += data
+        if len(self._tail) > 32768:
+            del self._tail[: len(self._tail) - 16384]
         if not self.structured:
             return []
         buf = self._partial + data
@@ -158,11 +160,14 @@ class Adapter:
     def new_run(self) -> None:
         """A resumed run: its own success signals (token counts go on adding up)."""
         self._partial = b""
-        self._tail = ""
+        self._tail = bytearray()
+
+    def tail_text(self) -> str:
+        return _ANSI.sub("", bytes(self._tail[-16384:]).decode("utf-8", "replace")).replace("\r", "")
 
     # -- what it knows ---------------------------------------------------------------
     def last_message(self) -> str | None:
-        return last_report_block(self._tail)
+        return last_report_block(self.tail_text())
 
     def signals(self, exit_code: int | None) -> dict[str, bool]:
         return {"exit_code": exit_code == 0}

@@ -67,6 +67,7 @@ BACKGROUND_PUMP_INTERVAL = 0.25  # screens nobody watches are kept current at 4 
 CLIENT_QUEUE_LIMIT = 10_000  # messages queued for a client that reads nothing: drop it
 KINDS = ("shell", "codex", "claude")
 TAIL_FOR_REPORT = 16 * 1024  # what a shell worker's adapter needs to find its report
+PROMPT_QUIET = 0.1  # seconds without output before the screen is read for prompts
 
 
 class RequestError(Exception):
@@ -120,6 +121,7 @@ class Worker:
         self.agent_dirty = False
         self._events_fd = -1
         self.escalation_count = 0
+        self.prompt_due = False  # the screen changed since prompts were last looked for
 
     # -- what the outside sees --------------------------------------------------
     def public(self) -> dict[str, Any]:
@@ -1029,10 +1031,18 @@ class Supervisor:
         self._frame_timer = None
         now = time.monotonic()
         more = False
+        quiet_since = time.time() - PROMPT_QUIET
         for worker in self.workers.values():
             if worker.agent_dirty:
                 worker.agent_dirty = False
                 self.broadcast({"event": "worker", "worker": worker.public()})
+            if worker.prompt_due and not worker.screen.backlog:
+                if (worker.last_output or 0) <= quiet_since:
+                    worker.prompt_due = False
+                    if worker.state in ACTIVE:
+                        self.check_prompts(worker)
+                else:
+                    more = True
             if not worker.screen.backlog and not worker.screen.dirty:
                 continue
             if not worker.watchers and now - worker.last_pump < BACKGROUND_PUMP_INTERVAL:
@@ -1044,8 +1054,10 @@ class Supervisor:
             if rows:
                 for client in worker.watchers:
                     client.mark_dirty(worker.name, rows)
-                if worker.state in ACTIVE:
-                    self.check_prompts(worker)
+                # A prompt is what stays on the screen once output stops: check then,
+                # not on every frame of a busy worker.
+                worker.prompt_due = True
+                more = True
         if more:
             self.schedule_frame()
 

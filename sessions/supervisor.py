@@ -122,6 +122,7 @@ class Worker:
         self._events_fd = -1
         self.escalation_count = 0
         self.prompt_due = False  # the screen changed since prompts were last looked for
+        self.prompt_checked = 0.0  # monotonic time of the last look
 
     # -- what the outside sees --------------------------------------------------
     def public(self) -> dict[str, Any]:
@@ -1037,8 +1038,11 @@ class Supervisor:
                 worker.agent_dirty = False
                 self.broadcast({"event": "worker", "worker": worker.public()})
             if worker.prompt_due and not worker.screen.backlog:
-                if (worker.last_output or 0) <= quiet_since:
+                # Once output pauses, or at least twice a second on a screen that never
+                # stops moving (spinners): a bound on both latency and cost.
+                if (worker.last_output or 0) <= quiet_since or now - worker.prompt_checked > 0.5:
                     worker.prompt_due = False
+                    worker.prompt_checked = now
                     if worker.state in ACTIVE:
                         self.check_prompts(worker)
                 else:

@@ -358,7 +358,11 @@ async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp
                     break
                 await asyncio.sleep(0.05)
             assert target.exists()
-            done = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]][0]
+            for _ in range(100):
+                done = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]][0]
+                if done["state"] == "resolved":
+                    break
+                await asyncio.sleep(0.05)
             assert done["state"] == "resolved" and done["answer"]["keys"] == b"1\r".hex()
         finally:
             await shut_down(client, workspace)

@@ -24,6 +24,15 @@ REPORT_FIELDS = ("Status", "Summary", "Files or artifacts changed", "Verificatio
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 
 
+def human_tokens(n: int | None) -> str:
+    """Token counts as a person reads them: 980, 2.5k, 1.2M."""
+    if not n:
+        return "-"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
 def agent_mode(kind: str, argv: list[str]) -> str:
     """codex-exec | codex | claude-p | claude | shell, from the kind and the command."""
     prog = os.path.basename(argv[0]) if argv else ""

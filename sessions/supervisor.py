@@ -50,6 +50,7 @@ from .escalations import (
     tier_for,
 )
 from .result import CuratedResult, ResultConflict, ResultUnreadable
+from .states import ACTIVE, ENDED
 from .screen import MAX_REPLAY, LiveScreen
 from .transcript import TranscriptReader
 from .unified_exec import (
@@ -60,8 +61,6 @@ from .unified_exec import (
 )
 
 VERSION = "0.1.0"
-ACTIVE = ("starting", "running", "paused", "waiting")
-ENDED = ("done", "failed", "interrupted", "lost")
 FRAME_INTERVAL = 1 / 30  # at most ~30 frames a second per screen
 BACKGROUND_PUMP_INTERVAL = 0.25  # screens nobody watches are kept current at 4 Hz
 CLIENT_QUEUE_LIMIT = 10_000  # messages queued for a client that reads nothing: drop it

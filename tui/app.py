@@ -23,6 +23,7 @@ from textual.widgets import Footer
 from sessions.blackboard import Blackboard
 from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
 from sessions.launch import build_command
+from sessions.states import ACTIVE
 from themes import THEMES, resolve_theme
 from widgets.agent_view import AgentView
 from widgets.escalation_banner import EscalationBanner
@@ -34,7 +35,6 @@ from .config import Config, load_config
 from .screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
 
 PAGE = 9
-ACTIVE = ("starting", "running", "paused", "waiting")
 
 
 class WorkerCommands(Provider):
@@ -51,7 +51,7 @@ class WorkerCommands(Provider):
                 (f"Zoom {name}", lambda n=name: screen.zoom_worker(n), "full-screen pane"),
                 (f"Scroll back {name}", lambda n=name: screen.scroll_worker(n), "its whole transcript"),
             ]
-            if w.get("state") in ("running", "paused", "waiting"):
+            if w.get("state") in ACTIVE and w.get("state") != "starting":
                 options += [
                     (f"Interrupt {name}", lambda n=name: app.request("interrupt", worker=n), "Ctrl+C to the worker"),
                     (f"Pause/continue {name}", lambda n=name: screen.toggle_pause(n), "SIGSTOP / SIGCONT"),
@@ -142,7 +142,7 @@ class DashboardScreen(Screen[None]):
         worker = self.focused_worker()
         state = worker.get("state") if worker else None
         if action in ("interrupt", "kill", "pause", "interactive"):
-            return True if state in ("running", "paused", "waiting") else None
+            return True if state in ACTIVE and state != "starting" else None
         if action in ("zoom", "scroll", "search"):
             return True if worker else None
         if action == "answer_focused":

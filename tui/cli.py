@@ -14,7 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from sessions.agents import human_tokens
 from sessions.blackboard import Blackboard, BlackboardError
+from sessions.states import ACTIVE, ENDED
 from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start, start_supervisor
 from sessions.transcript import TranscriptReader, plain_text
 from sessions.unified_exec import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS
@@ -133,14 +135,6 @@ def human_age(iso: str | None) -> str:
     return humanize.naturaltime(datetime.now(timezone.utc) - then)
 
 
-def human_tokens(n: int | None) -> str:
-    if not n:
-        return "-"
-    import humanize
-
-    return humanize.intword(n, "%.1f") if n >= 1_000_000 else (f"{n / 1000:.1f}k" if n >= 1000 else str(n))
-
-
 def print_table(rows: list[list[str]], header: list[str]) -> None:
     widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
     for r in [header] + rows:
@@ -245,7 +239,7 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         w = await client.request("spawn", name=args.name, argv=argv, kind=args.kind, cwd=cwd, env=dict(os.environ))
         if w["state"] == "failed" and not w.get("started"):
             raise CliError(f"podium: worker {w['name']} failed to start: {w['reason']}", 1)
-        if w["state"] in ("starting", "running", "paused", "waiting"):
+        if w["state"] in ACTIVE:
             print(f"podium: worker {w['name']} ({w['kind']}) running, pid {w['pid']}")
         else:  # it started and has already finished
             print(f"podium: worker {w['name']} ({w['kind']}) started and is {w['state']} ({w['reason']})")
@@ -328,7 +322,7 @@ async def dispatch(client: SupervisorClient, args: argparse.Namespace, workspace
         return 0
     if cmd == "stop":
         workers = await client.request("ls")
-        running = [w["name"] for w in workers if w["state"] in ("starting", "running", "paused", "waiting")]
+        running = [w["name"] for w in workers if w["state"] in ACTIVE]
         if not args.yes:
             if not sys.stdin.isatty():
                 raise CliError("podium stop: not a terminal to ask on; pass --yes to stop every worker", 2)
@@ -368,7 +362,7 @@ async def cmd_logs(args: argparse.Namespace, workspace: Path) -> int:
             client.on_event = None
             follow = await client.request("follow", worker=args.name)
             end = int(follow["offset"])
-            if follow["state"] in ("done", "failed", "interrupted", "lost"):
+            if follow["state"] in ENDED:
                 await client.close()
                 client = None
         except NotRunning:
@@ -390,7 +384,7 @@ async def cmd_logs(args: argparse.Namespace, workspace: Path) -> int:
             if event.get("event") == "output" and event.get("worker") == args.name:
                 emit(event["data"].encode("utf-8", "surrogateescape"))
             elif event.get("event") == "worker" and event["worker"]["name"] == args.name:
-                if event["worker"]["state"] in ("done", "failed", "interrupted", "lost"):
+                if event["worker"]["state"] in ENDED:
                     return 0
     finally:
         await client.close()
@@ -415,7 +409,7 @@ async def start_demo(workspace: Path) -> None:
         lm_dir = Blackboard(workspace).worker_dir("agent")
         for worker in demo_workers(str(lm_dir)):
             w = existing.get(worker.name)
-            if w is not None and w["state"] in ("starting", "running", "paused", "waiting"):
+            if w is not None and w["state"] in ACTIVE:
                 continue
             if w is not None:
                 continue  # ended: keep it on screen as it ended

@@ -16,6 +16,7 @@ from typing import Any
 
 from sessions.client import NotRunning, SupervisorClient, connect_or_start
 from sessions.screen import safe_text
+from sessions.states import ACTIVE
 
 HELP = "ctrl+n next worker · keys go to the focused worker · ctrl+] detach (workers keep running)"
 PANES = 4
@@ -115,7 +116,7 @@ class PlainClient:
         _, _, pane_w, pane_h = self.layout()
         for name in want:
             w = self.workers.get(name, {})
-            if w.get("state") in ("starting", "running", "paused", "waiting") and w.get("size") != [pane_w, pane_h - 1]:
+            if w.get("state") in ACTIVE and w.get("size") != [pane_w, pane_h - 1]:
                 try:
                     await self.client.request("resize", worker=name, cols=pane_w, rows=pane_h - 1)
                 except Exception:
@@ -159,7 +160,7 @@ class PlainClient:
         if not names:
             return
         name = names[self.focus]
-        if self.workers.get(name, {}).get("state") in ("running", "paused", "waiting"):
+        if self.workers.get(name, {}).get("state") in ACTIVE:
             self.client.send_nowait("input", worker=name, data=data.decode("utf-8", "surrogateescape"))
 
     async def run(self) -> int:

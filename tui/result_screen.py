@@ -22,18 +22,10 @@ from textual.widgets import Footer, Label, Markdown, OptionList, TextArea
 from textual.widgets.option_list import Option
 
 from sessions.result import CuratedResult, ResultDoc, version_of
+from widgets.agent_view import keep_line_breaks
 
 if TYPE_CHECKING:
     from .app import PodiumApp
-
-
-def keep_line_breaks(text: str) -> str:
-    """Shown as written: agents' single newlines (report lines) are hard breaks, outside
-    code fences. Only the display changes; the file stays as it is."""
-    parts = text.split("```")
-    for i in range(0, len(parts), 2):
-        parts[i] = parts[i].replace("\n", "  \n")
-    return "```".join(parts)
 
 
 class EditSection(ModalScreen[str | None]):

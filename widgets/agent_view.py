@@ -36,12 +36,17 @@ def safe_text_lines(text: str) -> list[str]:
     return [safe_text(line) for line in text.rstrip("\n").splitlines()]
 
 
-def agent_markdown(text: str) -> Markdown:
-    """Agents mean their line breaks (report blocks, lists): keep them, outside code fences."""
+def keep_line_breaks(text: str) -> str:
+    """Agents mean their line breaks (report blocks, lists): single newlines become hard
+    breaks, outside code fences. Only the display changes."""
     parts = text.split("```")
     for i in range(0, len(parts), 2):
         parts[i] = parts[i].replace("\n", "  \n")
-    return Markdown(safe_markdown("```".join(parts)))
+    return "```".join(parts)
+
+
+def agent_markdown(text: str) -> Markdown:
+    return Markdown(safe_markdown(keep_line_breaks(text)))
 
 
 def safe_markdown(text: str) -> str:

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from sessions.agents import human_tokens
 from sessions.screen import safe_text
 
 STATE_STYLE = {
@@ -26,14 +27,6 @@ STATE_STYLE = {
     "needs-review": "magenta",
 }
 COLUMNS = ("#", "worker", "kind", "state", "why", "elapsed", "output", "exit", "tokens", "asked")
-
-
-def human_tokens(n: int | None) -> str:
-    if not n:
-        return "-"
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.1f}M"
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
 def escalation_rate(w: dict[str, Any]) -> Text:

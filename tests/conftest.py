@@ -130,3 +130,30 @@ async def supervised(workspace: Path):
     assert started
     yield workspace, client
     await shut_down(client, workspace)
+
+
+def text_of(static) -> str:
+    """What a Static shows, as text (a Group or Markdown renders through a console)."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=150, file=io.StringIO(), record=True)
+    console.print(static.content)
+    return console.export_text()
+
+
+async def screen_text(client, worker: str) -> str:
+    """A worker's screen as the supervisor has it, as text."""
+    snap = await client.request("screen", worker=worker)
+    return "\n".join("".join(r[0] for r in snap["lines"][str(y)]) for y in range(snap["rows"]))
+
+
+async def poll(probe, tries: int = 300, every: float = 0.05):
+    """Await `probe()` until it returns something truthy (returns it), or give up (None)."""
+    for _ in range(tries):
+        found = await probe()
+        if found:
+            return found
+        await asyncio.sleep(every)
+    return None

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, kill_everything_under, podium_cli
+from conftest import ROOT, kill_everything_under, podium_cli, poll, screen_text
 from fake_model import FakeModel, claude_text, claude_tool, codex_home, message, shell_call
 
 from sessions.agents import ClaudePrintAdapter, CodexExecAdapter, agent_mode, parse_report, prepare_codex_exec
@@ -25,6 +25,24 @@ def ws(workspace):
     yield workspace
     podium_cli("-w", str(workspace), "stop", "--yes")
     kill_everything_under(workspace)
+
+
+async def _shows(client, worker: str, text: str) -> bool:
+    return text in await screen_text(client, worker)
+
+
+async def type_and_enter(client, worker: str, text: str) -> None:
+    """Type into an interactive agent's prompt, then press enter (as a person would)."""
+    import asyncio
+
+    await client.request("input", worker=worker, data=text)
+    await asyncio.sleep(0.3)
+    await client.request("input", worker=worker, data="\r")
+
+
+async def first_decision(client):
+    items = await poll(lambda: client.request("decisions"))
+    return items[0] if items else None
 
 
 def cli_env(extra: dict[str, str]) -> dict[str, str]:
@@ -255,25 +273,10 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
             argv = [CODEX, "--no-daemon", "-a", "on-request", "-s", "workspace-write"]
             await client.request("spawn", name="ix", argv=argv, env=env, cwd=str(workspace))
 
-            async def screen_text() -> str:
-                snap = await client.request("screen", worker="ix")
-                return "\n".join("".join(r[0] for r in snap["lines"][str(y)]) for y in range(snap["rows"]))
-
-            for _ in range(200):
-                if "Ask Codex to do anything" in await screen_text():
-                    break
-                await asyncio.sleep(0.05)
-            await client.request("input", worker="ix", data="please escalate")
-            await asyncio.sleep(0.3)
-            await client.request("input", worker="ix", data="\r")
-            esc = None
-            for _ in range(200):
-                items = await client.request("decisions")
-                if items:
-                    esc = items[0]
-                    break
-                await asyncio.sleep(0.05)
-            assert esc is not None, await screen_text()
+            await poll(lambda: _shows(client, "ix", "Ask Codex to do anything"))
+            await type_and_enter(client, "ix", "please escalate")
+            esc = await first_decision(client)
+            assert esc is not None, await screen_text(client, "ix")
             assert (esc["recogniser"], esc["command"], esc["reason"]) == ("codex-exec", f"touch {target}", "Need to create a file outside the workspace")
             assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "waiting"
             answered = await client.request("answer", escalation=esc["id"], choice=choice)
@@ -331,32 +334,14 @@ async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp
         try:
             await client.request("spawn", name="cl", argv=[CLAUDE], env=env, cwd=str(workspace))
 
-            async def screen_text() -> str:
-                snap = await client.request("screen", worker="cl")
-                return "\n".join("".join(r[0] for r in snap["lines"][str(y)]) for y in range(snap["rows"]))
-
-            for _ in range(300):
-                if "shortcuts" in await screen_text():
-                    break
-                await asyncio.sleep(0.05)
-            await client.request("input", worker="cl", data="Please run a command")
-            await asyncio.sleep(0.4)
-            await client.request("input", worker="cl", data="\r")
-            esc = None
-            for _ in range(300):
-                items = await client.request("decisions")
-                if items:
-                    esc = items[0]
-                    break
-                await asyncio.sleep(0.05)
-            assert esc is not None, await screen_text()
+            await poll(lambda: _shows(client, "cl", "shortcuts"))
+            await type_and_enter(client, "cl", "Please run a command")
+            esc = await first_decision(client)
+            assert esc is not None, await screen_text(client, "cl")
             assert (esc["recogniser"], esc["command"], esc["reason"]) == ("claude-bash", f"touch {target}", "Make a file")
             assert not target.exists()
             await client.request("answer", escalation=esc["id"], choice="approve")
-            for _ in range(300):
-                if target.exists() and "Done, the file exists." in await screen_text():
-                    break
-                await asyncio.sleep(0.05)
+            await poll(lambda: _shows(client, "cl", "Done, the file exists."))
             assert target.exists()
             for _ in range(100):
                 done = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]][0]

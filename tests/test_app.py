@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import kill_everything_under, shut_down
+from conftest import kill_everything_under, shut_down, text_of
 
 from sessions.client import connect_or_start
 from tui.app import DashboardScreen, PodiumApp
@@ -361,14 +361,7 @@ async def test_structured_view_and_resume_of_an_agent_worker(workspace):
             await until(pilot, lambda: "agent" in app.dashboard.views, what="structured view")
             view = app.dashboard.views["agent"]
             await until(pilot, lambda: view.rendered >= 4, what="events rendered")
-            import io
-
-            from rich.console import Console
-
-            console = Console(width=150, file=io.StringIO(), record=True)
-            for static in view.query("Static"):
-                console.print(static.content)
-            text = console.export_text()
+            text = "\n".join(text_of(static) for static in view.query("Static"))
             assert "$ find . -name '*.py' | wc -l" in text and "exit 0" in text and "COMPLETED" in text
             assert not app.dashboard.panes["agent"].display
             await pilot.press("v")  # back to the raw terminal

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import shut_down
+from conftest import shut_down, text_of
 
 from sessions.client import RequestFailed, SupervisorClient, connect_or_start
 from sessions.escalations import load_recognisers, parse_card
@@ -244,16 +244,6 @@ async def test_a_tier_rule_makes_a_prompt_autonomous(workspace, tmp_path, monkey
         assert esc and any(e["type"] == "answer" and e["by"] == "podium" for e in journal)
     finally:
         await shut_down(client, workspace)
-
-
-def text_of(static) -> str:
-    import io
-
-    from rich.console import Console
-
-    console = Console(width=120, file=io.StringIO(), record=True)
-    console.print(static.content)
-    return console.export_text()
 
 
 async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):

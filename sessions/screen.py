@@ -119,6 +119,11 @@ class LiveScreen:
 
     def _skip_ahead(self, data: bytes, line_start: int) -> None:
         start = replay_start(data, self.columns, self.lines, self.bytes_fed, line_start)
+        if start == 0:
+            # The backlog does not cover the screen: what was drawn before it can still
+            # be visible, so a reset would lose it. Emulate it all (it is short).
+            self._feed(data)
+            return
         modes = set(self.screen.mode)
         self._make_screen(self.columns, self.lines)
         self.screen.mode = modes

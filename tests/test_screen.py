@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pyte
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sessions.screen import MAX_REPLAY, LiveScreen
@@ -41,6 +41,11 @@ colour = st.sampled_from(["", "\x1b[31m", "\x1b[1;32m", "\x1b[38;5;208m", "\x1b[
     bound=st.integers(16, 4096),
     seed=st.integers(0, 2**16),
     trailing=st.booleans(),
+)
+# Found by hypothesis: a backlog too short to cover the screen must not reset it.
+@example(
+    lines_=[("\x1b[31m", "00000"), ("\x1b[31m", "00000"), ("\x1b[38;5;208m", "000"), ("\x1b[38;5;208m", "0000")],
+    columns=20, rows=3, bound=16, seed=20626, trailing=False,
 )
 def test_skip_ahead_equals_full_emulation_for_line_output(lines_, columns, rows, bound, seed, trailing):
     text = "\r\n".join(c + t for c, t in lines_) + ("\r\n" if trailing else "")

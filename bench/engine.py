@@ -40,12 +40,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from sessions.pty_session import PtySession  # noqa: E402
-from sessions.screen import LiveScreen  # noqa: E402
-from sessions.transcript import TranscriptWriter, segment_paths  # noqa: E402
+from podium.sessions.pty_session import PtySession  # noqa: E402
+from podium.sessions.screen import LiveScreen  # noqa: E402
+from podium.sessions.transcript import TranscriptWriter, segment_paths  # noqa: E402
 
 TMUX = shutil.which("tmux") or "/usr/bin/tmux"
 COLUMNS, LINES = 120, 40

@@ -50,11 +50,8 @@ os.environ.pop("TMUX", None)
 os.environ.pop("TMUX_PANE", None)
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-os.environ["PYTHONPATH"] = str(ROOT) + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
 
-from sessions.client import SupervisorClient, connect_or_start  # noqa: E402
+from podium.sessions.client import SupervisorClient, connect_or_start  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PY = sys.executable
@@ -170,7 +167,7 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def pids_mentioning(text: str, modules: tuple[str, ...] = ("sessions.holder", "sessions.supervisor")) -> list[int]:
+def pids_mentioning(text: str, modules: tuple[str, ...] = ("podium.sessions.holder", "podium.sessions.supervisor")) -> list[int]:
     found = []
     needle = text.encode()
     for entry in os.listdir("/proc"):
@@ -443,7 +440,7 @@ async def bench_attach(reps: int = 5) -> dict[str, Any]:
         # End to end, for information: `podium attach` in a PTY (a new Python process),
         # until its first frame's bottom line is drawn. It shows 4 of the 8 (2x2 grid).
         cli = Path(PY).parent / "podium"
-        argv = [str(cli)] if cli.exists() else [PY, "-m", "tui.cli"]
+        argv = [str(cli)] if cli.exists() else [PY, "-m", "podium.tui.cli"]
         argv += ["-w", str(ws), "attach"]
         helptext = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=30).stdout
         if "--plain" in helptext:  # `attach` opens the Textual dashboard; `--plain` the plain client

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 OUT = ROOT / "screenshots"
 SIZE = (150, 44)
 
@@ -27,10 +26,10 @@ async def main() -> None:
     os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="pshot")
     ws = Path(tempfile.mkdtemp(prefix="podium-demo-")) / "demo"
     ws.mkdir()
-    from sessions.client import SupervisorClient
-    from tui.app import PodiumApp
-    from tui.cli import start_demo
-    from tui.config import Config
+    from podium.sessions.client import SupervisorClient
+    from podium.tui.app import PodiumApp
+    from podium.tui.cli import start_demo
+    from podium.tui.config import Config
 
     await start_demo(ws)
     app = PodiumApp(ws, autostart=False, config=Config())

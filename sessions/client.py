@@ -134,10 +134,9 @@ def start_supervisor(workspace: Path | str, timeout: float = 15.0) -> dict[str, 
     bb = Blackboard(workspace)
     bb.prepare()  # raises BlackboardError with a clear reason (not writable...)
     info = daemon.launch_blocking(
-        "sessions.supervisor",
+        "podium.sessions.supervisor",
         ["--workspace", str(bb.workspace)],
         log_path=bb.log_path,
-        cwd=str(bb.workspace),
         timeout=timeout,
     )
     if "error" in info:

@@ -37,7 +37,9 @@ def detach(log_path: str | None) -> None:
 
 
 def _command(module: str, args: Sequence[str], log_path: Path, ready_w: int) -> list[str]:
-    return [sys.executable, "-m", module, "--detach-log", str(log_path), "--ready-fd", str(ready_w), *args]
+    # -P: never the working directory first on sys.path, so a workspace's own sessions.py
+    # (or tui/, widgets.py...) can never stand in for podium's modules.
+    return [sys.executable, "-P", "-m", module, "--detach-log", str(log_path), "--ready-fd", str(ready_w), *args]
 
 
 def _spawn(
@@ -45,7 +47,6 @@ def _spawn(
     args: Sequence[str],
     log_path: Path,
     env: Mapping[str, str] | None,
-    cwd: str | os.PathLike[str] | None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start the launched process; returns it and the read end of its readiness pipe."""
     r, w = os.pipe()
@@ -53,7 +54,7 @@ def _spawn(
         proc = subprocess.Popen(
             _command(module, args, log_path, w),
             env=dict(env) if env is not None else None,
-            cwd=cwd,
+            cwd="/",  # a daemon pins no directory, and the workspace is never its import path
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -83,10 +84,9 @@ def launch_blocking(
     args: Sequence[str],
     log_path: Path,
     env: Mapping[str, str] | None = None,
-    cwd: str | os.PathLike[str] | None = None,
     timeout: float = 15.0,
 ) -> dict[str, object]:
-    proc, r = _spawn(module, args, log_path, env, cwd)
+    proc, r = _spawn(module, args, log_path, env)
     try:
         chunks = b""
         deadline = time.monotonic() + timeout
@@ -109,12 +109,11 @@ async def launch(
     args: Sequence[str],
     log_path: Path,
     env: Mapping[str, str] | None = None,
-    cwd: str | os.PathLike[str] | None = None,
     timeout: float = 15.0,
 ) -> dict[str, object]:
     """The same, without blocking the event loop."""
     loop = asyncio.get_running_loop()
-    proc, r = _spawn(module, args, log_path, env, cwd)
+    proc, r = _spawn(module, args, log_path, env)
     os.set_blocking(r, False)
     done: asyncio.Future[bytes] = loop.create_future()
     buf = bytearray()

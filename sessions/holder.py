@@ -8,7 +8,7 @@ the holder stops sending, and when the supervisor has caught up it says which by
 skipped (a gap), which are on disk. When the worker exits, the holder writes `exit.json`
 (so a supervisor that was away learns how it ended), tells the supervisor, and exits.
 
-Run as `python -m sessions.holder ...` by the supervisor, detached (see `daemon.py`).
+Run as `python -m podium.sessions.holder ...` by the supervisor, detached (see `daemon.py`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ blackboard's global files (`session.toml`, every `meta.toml`, `journal.jsonl`). 
 PTY: holders do, so its death (kill -9 included) kills no worker; a new supervisor finds
 the holders again, rebuilds each screen from its transcript, and carries on.
 
-Run as `python -m sessions.supervisor --workspace DIR` (detached by `podium start`).
+Run as `python -m podium.sessions.supervisor --workspace DIR` (detached by `podium start`).
 """
 
 from __future__ import annotations
@@ -696,11 +696,10 @@ class Supervisor:
             args += ["--divider", divider]
         try:
             info = await daemon.launch(
-                "sessions.holder",
+                "podium.sessions.holder",
                 [*args, "--", *argv],
                 log_path=wdir / "holder.log",
                 env=worker_env(env) if env is not None else None,
-                cwd=str(self.bb.workspace),
             )
         except daemon.LaunchError as exc:
             info = {"error": f"podium: could not start the holder: {exc}", "exit_code": 126}

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
-from sessions import UnifiedExec  # noqa: E402
+from podium.sessions import UnifiedExec  # noqa: E402
 
 PY = sys.executable
 
@@ -64,7 +62,8 @@ import time  # noqa: E402
 # keeps the tests' supervisors apart from a person's.
 _RUNTIME = tempfile.mkdtemp(prefix="pdm")
 os.environ["XDG_RUNTIME_DIR"] = _RUNTIME
-PODIUM = [sys.executable, "-m", "tui.cli"]
+# The console script, as a person runs it (its directory, not the cwd, leads sys.path).
+PODIUM = [str(Path(sys.executable).with_name("podium"))]
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -77,7 +76,7 @@ def processes_mentioning(text: str) -> list[int]:
                 cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if text in cmd and ("sessions.holder" in cmd or "sessions.supervisor" in cmd):
+        if text in cmd and ("podium.sessions.holder" in cmd or "podium.sessions.supervisor" in cmd):
             pids.append(int(entry))
     return pids
 
@@ -93,7 +92,6 @@ def kill_everything_under(path: Path) -> None:
 def podium_cli(*args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*PODIUM, *args], cwd=cwd or ROOT, capture_output=True, text=True, input=input, timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
 
@@ -124,7 +122,7 @@ async def shut_down(client, workspace: Path) -> None:
 async def supervised(workspace: Path):
     """A workspace with a running supervisor and a connected client; everything it
     started (supervisor, holders, workers) is gone after the test."""
-    from sessions.client import connect_or_start
+    from podium.sessions.client import connect_or_start
 
     client, started = await connect_or_start(workspace, client="test")
     assert started

@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, kill_everything_under, podium_cli, poll, screen_text
 from fake_model import FakeModel, claude_text, claude_tool, codex_home, message, shell_call
 
-from sessions.agents import ClaudePrintAdapter, CodexExecAdapter, agent_mode, parse_report, prepare_codex_exec
+from podium.sessions.agents import ClaudePrintAdapter, CodexExecAdapter, agent_mode, parse_report, prepare_codex_exec
 
 BIN = ROOT / ".tools" / "npm" / "node_modules" / ".bin"
 CODEX = str(BIN / "codex")
@@ -54,9 +54,9 @@ def run(ws: Path, *args: str, env: dict[str, str] | None = None, timeout: float 
     import sys
 
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", "-w", str(ws), *args],
+        [sys.executable, "-m", "podium.tui.cli", "-w", str(ws), *args],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env={**(env or os.environ), "PYTHONPATH": str(ROOT)},
+        env=env or os.environ,
     )
 
 
@@ -217,9 +217,9 @@ async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
     """The interactive codex TUI in a real PTY, drawn in a dashboard pane, typed into."""
     from conftest import shut_down
 
-    from sessions.client import connect_or_start
-    from tui.app import PodiumApp
-    from tui.config import Config
+    from podium.sessions.client import connect_or_start
+    from podium.tui.app import PodiumApp
+    from podium.tui.config import Config
 
     answer = "Hello from the fake model, drawn in a pane"
     with FakeModel(codex_turns=[[message(answer)], [message(answer)]]) as fm:
@@ -261,7 +261,7 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
 
     from conftest import shut_down
 
-    from sessions.client import connect_or_start
+    from podium.sessions.client import connect_or_start
 
     target = tmp_path / "outside" / "escalated_by_agent.txt"
     target.parent.mkdir()
@@ -300,7 +300,7 @@ async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp
     from conftest import shut_down
     from fake_model import has_tool_result, last_user_text
 
-    from sessions.client import connect_or_start
+    from podium.sessions.client import connect_or_start
 
     target = workspace / "made_by_claude.txt"
     key = "sk-ant-fake-key-for-podium-tests-0123456789"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from conftest import kill_everything_under, shut_down, text_of
 
-from sessions.client import connect_or_start
-from tui.app import DashboardScreen, PodiumApp
-from tui.config import Config
-from tui.screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
-from widgets.terminal_pane import TerminalPane
+from podium.sessions.client import connect_or_start
+from podium.tui.app import DashboardScreen, PodiumApp
+from podium.tui.config import Config
+from podium.tui.screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
+from podium.widgets.terminal_pane import TerminalPane
 
 TRAP = textwrap.dedent(
     """
@@ -309,7 +309,7 @@ async def test_reconnects_after_the_supervisor_is_killed(room):
         await until(pilot, lambda: pane_has(app, "log", "tail"), what="screens back")
         assert app.roster["cat"]["state"] == "running"
     # The fixture's client was connected to the dead supervisor: stop the new one here.
-    from sessions.client import SupervisorClient
+    from podium.sessions.client import SupervisorClient
 
     c = await SupervisorClient.connect(ws)
     await c.request("stop", grace=0.5)
@@ -344,12 +344,12 @@ async def test_more_than_nine_workers_page(workspace):
 async def test_structured_view_and_resume_of_an_agent_worker(workspace):
     import sys as _sys
 
-    from widgets.agent_view import AgentView
+    from podium.widgets.agent_view import AgentView
 
     client, _ = await connect_or_start(workspace, client="test")
     try:
         lm = workspace / ".podium/workers/agent/last-message.md"
-        argv = [_sys.executable, "-m", "sessions.demo.agent", "exec", "--json", "--pace", "0.05", "-o", str(lm), "count files"]
+        argv = [_sys.executable, "-m", "podium.sessions.demo.agent", "exec", "--json", "--pace", "0.05", "-o", str(lm), "count files"]
         await client.request("spawn", name="agent", argv=argv, kind="codex")
         app = make_app(workspace)
         async with app.run_test(size=(160, 45)) as pilot:

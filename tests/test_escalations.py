@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import shut_down, text_of
 
-from sessions.client import RequestFailed, SupervisorClient, connect_or_start
-from sessions.escalations import load_recognisers, parse_card
+from podium.sessions.client import RequestFailed, SupervisorClient, connect_or_start
+from podium.sessions.escalations import load_recognisers, parse_card
 
 FIXTURES = Path(__file__).parent / "fixtures" / "approval-screens"
 
@@ -247,10 +247,10 @@ async def test_a_tier_rule_makes_a_prompt_autonomous(workspace, tmp_path, monkey
 
 
 async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):
-    from tui.app import PodiumApp
-    from tui.config import Config
-    from tui.inbox_screen import InboxScreen
-    from widgets.escalation_banner import EscalationBanner
+    from podium.tui.app import PodiumApp
+    from podium.tui.config import Config
+    from podium.tui.inbox_screen import InboxScreen
+    from podium.widgets.escalation_banner import EscalationBanner
 
     ws, client = room
     script = tmp_path / "yn.py"

@@ -10,12 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_sessions_never_imports_textual():
     code = (
-        "import json, sys, pkgutil, importlib, sessions\n"
-        "for m in pkgutil.walk_packages(sessions.__path__, 'sessions.'):\n"
+        "import json, sys, pkgutil, importlib, podium.sessions as sessions\n"
+        "for m in pkgutil.walk_packages(sessions.__path__, 'podium.sessions.'):\n"
         "    importlib.import_module(m.name)\n"
         "print(json.dumps(sorted(k for k in sys.modules if k == 'textual' or k.startswith('textual.'))))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd='/', capture_output=True, text=True, check=True)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == [], f"sessions pulled in textual modules: {loaded[:5]}"
 

@@ -7,9 +7,9 @@ import hashlib
 
 import pyte
 
-from sessions.pty_session import PtySession
-from sessions.screen import LiveScreen
-from sessions.transcript import LineIndex, TranscriptWriter
+from podium.sessions.pty_session import PtySession
+from podium.sessions.screen import LiveScreen
+from podium.sessions.transcript import LineIndex, TranscriptWriter
 
 
 async def run_with_screen(argv, tmp_path, columns=80, lines=24, timeout=60, pump_every=1 / 30):

@@ -9,7 +9,7 @@ import json
 import pytest
 from conftest import kill_everything_under, podium_cli
 
-from sessions.result import CuratedResult, ResultConflict, parse, version_of
+from podium.sessions.result import CuratedResult, ResultConflict, parse, version_of
 
 
 def test_promote_edit_move_remove_and_conflicts(tmp_path):
@@ -85,10 +85,10 @@ def test_promote_a_shell_report_through_the_cli(ws):
 async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspace):
     from conftest import shut_down
 
-    from sessions.client import SupervisorClient, connect_or_start
-    from tui.app import PodiumApp
-    from tui.config import Config
-    from tui.result_screen import EditSection, ResultScreen
+    from podium.sessions.client import SupervisorClient, connect_or_start
+    from podium.tui.app import PodiumApp
+    from podium.tui.config import Config
+    from podium.tui.result_screen import EditSection, ResultScreen
 
     client, _ = await connect_or_start(workspace, client="test")
     try:
@@ -154,10 +154,10 @@ async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspa
 async def test_journal_screen_filters_and_searches(workspace):
     from conftest import shut_down
 
-    from sessions.client import connect_or_start
-    from tui.app import PodiumApp
-    from tui.config import Config
-    from tui.journal_screen import JournalScreen
+    from podium.sessions.client import connect_or_start
+    from podium.tui.app import PodiumApp
+    from podium.tui.config import Config
+    from podium.tui.journal_screen import JournalScreen
 
     client, _ = await connect_or_start(workspace, client="test")
     try:
@@ -197,7 +197,7 @@ async def test_journal_screen_filters_and_searches(workspace):
 
 
 def test_ids_markers_encoding_and_whitespace(tmp_path):
-    from sessions.result import ResultUnreadable
+    from podium.sessions.result import ResultUnreadable
 
     no_id = '<!-- podium:section worker="w" run="1" -->\nbody\n<!-- /podium:section -->\n'
     assert parse(no_id).sections[0].id == parse(no_id).sections[0].id  # stable without an id
@@ -216,9 +216,9 @@ def test_ids_markers_encoding_and_whitespace(tmp_path):
 async def test_undo_after_someone_else_changed_the_result_is_refused(workspace):
     from conftest import shut_down
 
-    from sessions.client import SupervisorClient, connect_or_start
-    from tui.app import PodiumApp
-    from tui.config import Config
+    from podium.sessions.client import SupervisorClient, connect_or_start
+    from podium.tui.app import PodiumApp
+    from podium.tui.config import Config
 
     client, _ = await connect_or_start(workspace, client="test")
     try:

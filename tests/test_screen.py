@@ -8,7 +8,7 @@ import pyte
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sessions.screen import MAX_REPLAY, LiveScreen
+from podium.sessions.screen import MAX_REPLAY, LiveScreen
 
 
 def full_emulation(data: bytes, columns: int, lines: int) -> list[str]:

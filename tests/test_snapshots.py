@@ -9,9 +9,9 @@ import time
 import pytest
 from conftest import kill_everything_under, podium_cli
 
-import widgets.worker_list as worker_list
-from tui.app import PodiumApp
-from tui.config import Config
+import podium.widgets.worker_list as worker_list
+from podium.tui.app import PodiumApp
+from podium.tui.config import Config
 
 SIZE = (140, 40)
 WORKERS = {

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import processes_mentioning, wait_state
 
-from sessions import wire
-from sessions.blackboard import Blackboard, read_journal, read_toml
-from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start, start_supervisor
+from podium.sessions import wire
+from podium.sessions.blackboard import Blackboard, read_journal, read_toml
+from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start, start_supervisor
 
 CHATTY = textwrap.dedent(
     """
@@ -42,7 +42,7 @@ CHATTY = textwrap.dedent(
 
 
 def transcript_digest(wdir: Path) -> str:
-    from sessions.transcript import segment_paths
+    from podium.sessions.transcript import segment_paths
 
     h = hashlib.sha256()
     for p in segment_paths(wdir):

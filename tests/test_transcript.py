@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessions.transcript import LineIndex, TranscriptReader, TranscriptWriter, segment_paths
+from podium.sessions.transcript import LineIndex, TranscriptReader, TranscriptWriter, segment_paths
 
 
 def test_rotation_keeps_every_byte_in_order(tmp_path):

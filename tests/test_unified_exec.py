@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from sessions import UnknownSession
-from sessions.unified_exec import UnreadOutput
+from podium.sessions import UnknownSession
+from podium.sessions.unified_exec import UnreadOutput
 
 
 async def test_echo_and_exit_code(ux):

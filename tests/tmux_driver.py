@@ -31,13 +31,12 @@ class Tmux:
 
     def podium_window(self, name: str, *podium_args: str) -> str:
         env = {
-            "PYTHONPATH": str(ROOT),
             "XDG_RUNTIME_DIR": os.environ["XDG_RUNTIME_DIR"],
             "TERM": "xterm-256color",
             "LANG": "C.UTF-8",
         }
         cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        cmd = f"env -u COLUMNS -u LINES {cmd} {shlex.quote(sys.executable)} -m tui.cli {' '.join(shlex.quote(a) for a in podium_args)}"
+        cmd = f"env -u COLUMNS -u LINES {cmd} {shlex.quote(sys.executable)} -m podium.tui.cli {' '.join(shlex.quote(a) for a in podium_args)}"
         self.run("new-window", "-t", "t:", "-n", name, cmd)
         self.run("resize-window", "-t", f"t:{name}", "-x", str(self.width), "-y", str(self.height))
         return f"t:{name}"

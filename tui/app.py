@@ -20,16 +20,16 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from sessions.blackboard import Blackboard
-from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
-from sessions.launch import build_command
-from sessions.states import ACTIVE
-from themes import THEMES, resolve_theme
-from widgets.agent_view import AgentView
-from widgets.escalation_banner import EscalationBanner
-from widgets.status_bar import StatusBar
-from widgets.terminal_pane import TerminalPane
-from widgets.worker_list import WorkerList
+from podium.sessions.blackboard import Blackboard
+from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
+from podium.sessions.launch import build_command
+from podium.sessions.states import ACTIVE
+from podium.themes import THEMES, resolve_theme
+from podium.widgets.agent_view import AgentView
+from podium.widgets.escalation_banner import EscalationBanner
+from podium.widgets.status_bar import StatusBar
+from podium.widgets.terminal_pane import TerminalPane
+from podium.widgets.worker_list import WorkerList
 
 from .config import Config, load_config
 from .screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
@@ -388,7 +388,7 @@ class DashboardScreen(Screen[None]):
     def run_search(self, pane: TerminalPane, pattern: str) -> None:
         sb = pane.scrollback
         index = sb.index if sb is not None else None
-        from sessions.transcript import LineIndex
+        from podium.sessions.transcript import LineIndex
 
         index = index or LineIndex(pane.transcript_dir)
         index.refresh()

@@ -14,12 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sessions.agents import human_tokens
-from sessions.blackboard import Blackboard, BlackboardError
-from sessions.states import ACTIVE, ENDED
-from sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start, start_supervisor
-from sessions.transcript import TranscriptReader, plain_text
-from sessions.unified_exec import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS
+from podium.sessions.agents import human_tokens
+from podium.sessions.blackboard import Blackboard, BlackboardError
+from podium.sessions.states import ACTIVE, ENDED
+from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start, start_supervisor
+from podium.sessions.transcript import TranscriptReader, plain_text
+from podium.sessions.unified_exec import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS
 
 
 class CliError(Exception):
@@ -157,7 +157,7 @@ async def run_command(args: argparse.Namespace, workspace: Path) -> int:
     if cmd == "logs":
         return await cmd_logs(args, workspace)
     if cmd == "result":
-        from sessions.result import CuratedResult, dumps
+        from podium.sessions.result import CuratedResult, dumps
 
         curated = CuratedResult(Blackboard(workspace).root / "result.md")
         if args.format == "json":
@@ -401,7 +401,7 @@ def demo_workspace(explicit: Path | None) -> Path:
 
 
 async def start_demo(workspace: Path) -> None:
-    from sessions.demo import demo_workers
+    from podium.sessions.demo import demo_workers
 
     client, _ = await connect_or_start(workspace)
     try:

@@ -14,8 +14,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
-from sessions.blackboard import read_journal
-from sessions.screen import safe_text
+from podium.sessions.blackboard import read_journal
+from podium.sessions.screen import safe_text
 
 from .screens import PromptScreen
 

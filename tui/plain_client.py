@@ -14,9 +14,9 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from sessions.client import NotRunning, SupervisorClient, connect_or_start
-from sessions.screen import safe_text
-from sessions.states import ACTIVE
+from podium.sessions.client import NotRunning, SupervisorClient, connect_or_start
+from podium.sessions.screen import safe_text
+from podium.sessions.states import ACTIVE
 
 HELP = "ctrl+n next worker · keys go to the focused worker · ctrl+] detach (workers keep running)"
 PANES = 4

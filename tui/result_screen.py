@@ -21,8 +21,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Label, Markdown, OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from sessions.result import CuratedResult, ResultDoc, version_of
-from widgets.agent_view import keep_line_breaks
+from podium.sessions.result import CuratedResult, ResultDoc, version_of
+from podium.widgets.agent_view import keep_line_breaks
 
 if TYPE_CHECKING:
     from .app import PodiumApp

@@ -13,8 +13,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from sessions.blackboard import WORKER_NAME_RE
-from sessions.launch import KINDS, TEMPLATES
+from podium.sessions.blackboard import WORKER_NAME_RE
+from podium.sessions.launch import KINDS, TEMPLATES
 
 
 class HelpScreen(ModalScreen[None]):

@@ -63,7 +63,7 @@ class StatusBar(Static):
         t.append("  ·  ")
         t.append(f"{self.escalations} escalations", style="bold magenta" if self.escalations else "dim")
         if self.tokens:
-            from sessions.agents import human_tokens
+            from podium.sessions.agents import human_tokens
 
             t.append("  ·  ")
             t.append(f"{human_tokens(self.tokens)} tokens" + (f" ${self.cost:.2f}" if self.cost else ""), style="cyan")

@@ -23,8 +23,8 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from sessions.screen import safe_text
-from sessions.transcript import LineIndex
+from podium.sessions.screen import safe_text
+from podium.sessions.transcript import LineIndex
 
 _NAMED = {
     "black": "black",

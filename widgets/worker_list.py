@@ -11,8 +11,8 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from sessions.agents import human_tokens
-from sessions.screen import safe_text
+from podium.sessions.agents import human_tokens
+from podium.sessions.screen import safe_text
 
 STATE_STYLE = {
     "starting": "dim",

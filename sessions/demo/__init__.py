@@ -23,10 +23,10 @@ def demo_workers(last_message_dir: str) -> list[DemoWorker]:
         DemoWorker(
             "agent",
             "codex",
-            [py, "-m", "sessions.demo.agent", "exec", "--json", "-o", os.path.join(last_message_dir, "last-message.md"), "count the python files"],
+            [py, "-m", "podium.sessions.demo.agent", "exec", "--json", "-o", os.path.join(last_message_dir, "last-message.md"), "count the python files"],
             "an agent-like worker streaming codex-style JSONL",
         ),
-        DemoWorker("approval", "shell", [py, "-m", "sessions.demo.approval"], "stops at a [y/N] approval prompt"),
-        DemoWorker("build", "shell", [py, "-m", "sessions.demo.build"], "floods a build log"),
+        DemoWorker("approval", "shell", [py, "-m", "podium.sessions.demo.approval"], "stops at a [y/N] approval prompt"),
+        DemoWorker("build", "shell", [py, "-m", "podium.sessions.demo.build"], "floods a build log"),
         DemoWorker("shell", "shell", [shell or "/bin/bash", "-i"], "an interactive shell"),
     ]

@@ -29,7 +29,7 @@ async def main() -> None:
     from podium.sessions.client import SupervisorClient
     from podium.tui.app import PodiumApp
     from podium.tui.cli import start_demo
-    from podium.tui.config import Config
+    from podium.sessions.config import Config
 
     await start_demo(ws)
     app = PodiumApp(ws, autostart=False, config=Config())

@@ -17,7 +17,7 @@ _EXPORTS = {
     "LineIndex": "transcript",
     "TranscriptReader": "transcript",
     "TranscriptWriter": "transcript",
-    "strip_ansi": "transcript",
+    "strip_ansi": "text",
     "UnifiedExec": "unified_exec",
     "UnknownSession": "unified_exec",
 }

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .text import plain_text
+
 LAST_MESSAGE = "last-message.md"
 REPORT_FIRST_LINE = re.compile(r"^\s*(COMPLETED|FAILED|BLOCKED):\s*(.*)$", re.MULTILINE)
 REPORT_STATUS = re.compile(r"^\s*Status:\s*(Done|Blocked|Needs review)\b", re.MULTILINE | re.IGNORECASE)
 REPORT_FIELDS = ("Status", "Summary", "Files or artifacts changed", "Verification", "Open issues", "Recommended next action")
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
 
 
 def human_tokens(n: int | None) -> str:
@@ -172,7 +173,7 @@ class Adapter:
         self._tail = bytearray()
 
     def tail_text(self) -> str:
-        return _ANSI.sub("", bytes(self._tail[-16384:]).decode("utf-8", "replace")).replace("\r", "")
+        return plain_text(bytes(self._tail[-16384:])).replace("\r", "")
 
     # -- what it knows ---------------------------------------------------------------
     def last_message(self) -> str | None:

@@ -91,6 +91,8 @@ def _compile(where: str, name: str, key: str, value: Any) -> re.Pattern[str]:
 
 
 def recognisers_from(tables: list[dict[str, Any]], where: str) -> list[Recogniser]:
+    if not isinstance(tables, list):
+        raise RecogniserError(f"{where}: escalations.recogniser must be an array of tables ([[escalations.recogniser]])")
     out = []
     for n, t in enumerate(tables, start=1):
         if not isinstance(t, dict):
@@ -144,7 +146,11 @@ class TierRule:
 
 def rules_from(tables: list[dict[str, Any]], where: str) -> list[TierRule]:
     rules = []
+    if not isinstance(tables, list):
+        raise RecogniserError(f"{where}: escalations.rule must be an array of tables ([[escalations.rule]])")
     for n, t in enumerate(tables, start=1):
+        if not isinstance(t, dict):
+            raise RecogniserError(f"{where}: escalations.rule #{n} is not a table")
         tier = t.get("tier")
         if tier not in TIERS:
             raise RecogniserError(f"{where}: escalations.rule #{n}: tier must be one of {', '.join(TIERS)}, not {tier!r}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import atomic_write, now_iso
-from .transcript import plain_text
+from .text import plain_text
 
 HEADER = "# Curated result\n\n"
 _OPEN = re.compile(r"^<!-- podium:section (?P<attrs>.*?) -->\s*$")

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import pyte
 
+from .text import safe_text
+
 # Backlog above this is not emulated byte for byte: the screen skips ahead to the tail.
 SKIP_AHEAD_BOUND = 32 * 1024
 # Most a skip-ahead replays (escape-heavy tails); line-oriented output needs far less.
@@ -254,16 +256,6 @@ class LiveScreen:
     @property
     def app_cursor_keys(self) -> bool:
         return APP_CURSOR_KEYS in self.screen.mode
-
-
-_UNSAFE = {c: " " for c in list(range(0, 32)) + [0x7F] + list(range(0x80, 0xA0))}
-_UNSAFE.update({c: " " for c in (0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)})
-
-
-def safe_text(text: str) -> str:
-    """Text from a worker's screen made safe to put on a real terminal: no C0/C1 controls
-    (an 8-bit CSI or a stray ESC could drive the person's terminal), no bidi overrides."""
-    return text.translate(_UNSAFE)
 
 
 def replay_start(data: bytes, columns: int, lines: int, offset: int, line_start: int) -> int:

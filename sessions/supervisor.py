@@ -49,6 +49,7 @@ from .escalations import (
     screen_options,
     tier_for,
 )
+from .config import load_config
 from .result import CuratedResult, ResultConflict, ResultUnreadable
 from .states import ACTIVE, ENDED
 from .screen import MAX_REPLAY, LiveScreen
@@ -459,8 +460,9 @@ class Supervisor:
         self._cards: dict[str, str] = {}  # card path -> escalation id
         self._card_stamps: dict[str, tuple[int, int]] = {}  # card path -> (mtime, size) read
         self._card_timers: dict[str, asyncio.TimerHandle] = {}
-        self.config_problems: list[str] = []
-        self.recognisers, self.rules = self._load_escalation_config()
+        config = load_config()
+        self.config_problems = config.problems
+        self.recognisers, self.rules = config.recognisers, config.rules
         self.journal: Journal
 
     # -- start and stop -------------------------------------------------------------
@@ -745,29 +747,6 @@ class Supervisor:
         return worker
 
     # -- escalations ------------------------------------------------------------------------
-    def _load_escalation_config(self) -> tuple[list[Any], list[Any]]:
-        """Recognisers and tier rules: built in, plus the person's [escalations] config."""
-        import tomllib
-
-        path = Path(os.environ.get("PODIUM_CONFIG") or Path.home() / ".config" / "podium" / "config.toml")
-        section: dict[str, Any] = {}
-        if os.environ.get("PODIUM_CONFIG") != "" and path.is_file():
-            try:
-                section = tomllib.loads(path.read_text()).get("escalations", {}) or {}
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
-                self.config_problems.append(f"{path}: {exc}; escalations use the defaults")
-        try:
-            recognisers = load_recognisers(section.get("recogniser", []), str(path))
-        except RecogniserError as exc:
-            self.config_problems.append(f"{exc}; using the built-in recognisers only")
-            recognisers = load_recognisers()
-        try:
-            rules = rules_from(section.get("rule", []), str(path))
-        except RecogniserError as exc:
-            self.config_problems.append(f"{exc}; every escalation is a gate")
-            rules = []
-        return recognisers, rules
-
     def _scan_cards_every_second(self) -> None:
         """Workers drop cards into decisions/pending/ at any time: look once a second
         (a stat of one directory; nothing is read unless a file appeared or left)."""

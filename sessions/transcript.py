@@ -16,35 +16,11 @@ from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+from .text import strip_ansi
+
 LIVE_NAME = "transcript.log"
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 INDEX_BLOCK = 64 * 1024
-
-# CSI, OSC (BEL or ST terminated), other two-byte escapes, and lone C0 controls but \t \n.
-ANSI_RE = re.compile(
-    rb"\x1b\[[0-?]*[ -/]*[@-~]"
-    rb"|\x1b\][^\x07\x1b\n]*(?:\x07|\x1b\\)?"
-    rb"|\x1b[P^_][^\x1b\n]*(?:\x1b\\)?"
-    rb"|\x1b[ -/]*[0-~]"
-    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
-)
-
-
-def strip_ansi(data: bytes) -> bytes:
-    """Remove escape sequences and control bytes (keeps \\n, \\t and \\r)."""
-    return ANSI_RE.sub(b"", data)
-
-
-_UNSAFE_TEXT = {c: None for c in list(range(0, 9)) + [0x0B, 0x0C] + list(range(0x0E, 0x20)) + [0x7F] + list(range(0x80, 0xA0))}
-_UNSAFE_TEXT.update({c: None for c in (0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)})
-
-
-def plain_text(data: bytes) -> str:
-    """Transcript bytes as text safe for a real terminal: escape sequences, controls (but
-    newline and tab) and bidi overrides removed, invalid UTF-8 replaced, CRLF made LF."""
-    text = strip_ansi(data).decode("utf-8", "replace").replace("\r\n", "\n")
-    return text.translate(_UNSAFE_TEXT)
-
 
 def segment_paths(directory: Path) -> list[Path]:
     """Closed segments in write order, then the live one (if present)."""

@@ -219,7 +219,7 @@ async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
 
     from podium.sessions.client import connect_or_start
     from podium.tui.app import PodiumApp
-    from podium.tui.config import Config
+    from podium.sessions.config import Config
 
     answer = "Hello from the fake model, drawn in a pane"
     with FakeModel(codex_turns=[[message(answer)], [message(answer)]]) as fm:

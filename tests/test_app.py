@@ -16,7 +16,7 @@ from conftest import kill_everything_under, shut_down, text_of
 
 from podium.sessions.client import connect_or_start
 from podium.tui.app import DashboardScreen, PodiumApp
-from podium.tui.config import Config
+from podium.sessions.config import Config
 from podium.tui.screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
 from podium.widgets.terminal_pane import TerminalPane
 

@@ -248,7 +248,7 @@ async def test_a_tier_rule_makes_a_prompt_autonomous(workspace, tmp_path, monkey
 
 async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):
     from podium.tui.app import PodiumApp
-    from podium.tui.config import Config
+    from podium.sessions.config import Config
     from podium.tui.inbox_screen import InboxScreen
     from podium.widgets.escalation_banner import EscalationBanner
 

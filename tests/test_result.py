@@ -87,7 +87,7 @@ async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspa
 
     from podium.sessions.client import SupervisorClient, connect_or_start
     from podium.tui.app import PodiumApp
-    from podium.tui.config import Config
+    from podium.sessions.config import Config
     from podium.tui.result_screen import EditSection, ResultScreen
 
     client, _ = await connect_or_start(workspace, client="test")
@@ -156,7 +156,7 @@ async def test_journal_screen_filters_and_searches(workspace):
 
     from podium.sessions.client import connect_or_start
     from podium.tui.app import PodiumApp
-    from podium.tui.config import Config
+    from podium.sessions.config import Config
     from podium.tui.journal_screen import JournalScreen
 
     client, _ = await connect_or_start(workspace, client="test")
@@ -218,7 +218,7 @@ async def test_undo_after_someone_else_changed_the_result_is_refused(workspace):
 
     from podium.sessions.client import SupervisorClient, connect_or_start
     from podium.tui.app import PodiumApp
-    from podium.tui.config import Config
+    from podium.sessions.config import Config
 
     client, _ = await connect_or_start(workspace, client="test")
     try:

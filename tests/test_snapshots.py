@@ -11,7 +11,7 @@ from conftest import kill_everything_under, podium_cli
 
 import podium.widgets.worker_list as worker_list
 from podium.tui.app import PodiumApp
-from podium.tui.config import Config
+from podium.sessions.config import Config
 
 SIZE = (140, 40)
 WORKERS = {

@@ -31,7 +31,7 @@ from podium.widgets.status_bar import StatusBar
 from podium.widgets.terminal_pane import TerminalPane
 from podium.widgets.worker_list import WorkerList
 
-from .config import Config, load_config
+from podium.sessions.config import Config, load_config
 from .screens import ConfirmScreen, HelpScreen, NewWorkerScreen, PromptScreen, QuitScreen
 
 PAGE = 9

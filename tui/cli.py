@@ -18,7 +18,8 @@ from podium.sessions.agents import human_tokens
 from podium.sessions.blackboard import Blackboard, BlackboardError
 from podium.sessions.states import ACTIVE, ENDED
 from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start, start_supervisor
-from podium.sessions.transcript import TranscriptReader, plain_text
+from podium.sessions.text import plain_text
+from podium.sessions.transcript import TranscriptReader
 from podium.sessions.unified_exec import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS
 
 

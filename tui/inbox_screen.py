@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from podium.sessions.screen import safe_text
+from podium.sessions.text import safe_text
 
 if TYPE_CHECKING:
     from .app import PodiumApp

@@ -15,7 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 
 from podium.sessions.blackboard import read_journal
-from podium.sessions.screen import safe_text
+from podium.sessions.text import safe_text
 
 from .screens import PromptScreen
 

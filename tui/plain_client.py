@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.sessions.client import NotRunning, SupervisorClient, connect_or_start
-from podium.sessions.screen import safe_text
+from podium.sessions.text import safe_text
 from podium.sessions.states import ACTIVE
 
 HELP = "ctrl+n next worker · keys go to the focused worker · ctrl+] detach (workers keep running)"

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from podium.sessions.screen import safe_text
+from podium.sessions.text import safe_text
 
 FOLD = 4
 

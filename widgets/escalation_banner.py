@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from podium.sessions.screen import safe_text
+from podium.sessions.text import safe_text
 
 
 class EscalationBanner(Static):

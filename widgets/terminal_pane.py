@@ -8,7 +8,6 @@ interactive mode are turned into the bytes a terminal would send.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from podium.sessions.screen import safe_text
+from podium.sessions.text import safe_text, sgr_only
 from podium.sessions.transcript import LineIndex
 
 _NAMED = {
@@ -37,11 +36,6 @@ _NAMED = {
     "cyan": "cyan",
     "white": "white",
 }
-# Escape sequences other than SGR colour, removed before a transcript line is styled.
-_NON_SGR = re.compile(r"\x1b\[[0-?]*[ -/]*[@-ln-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[P^_][^\x1b]*(?:\x1b\\)?|\x1b[ -/]*[0-Z\\-~]")
-_CONTROLS = {c: None for c in list(range(0, 9)) + list(range(10, 27)) + list(range(28, 32)) + [0x7F] + list(range(0x80, 0xA0))}
-
-
 def pyte_color(name: str) -> Color | None:
     if name == "default":
         return None
@@ -79,13 +73,8 @@ def run_style(fg: str, bg: str, flags: int) -> Style:
 
 
 def transcript_line_text(raw: bytes) -> Text:
-    """A transcript line as styled text: colours kept, every other sequence and control
-    removed (what follows the last carriage return wins, as on a terminal)."""
-    text = raw.decode("utf-8", "replace").rstrip("\r")
-    if "\r" in text:
-        text = text.rsplit("\r", 1)[-1]
-    text = _NON_SGR.sub("", text).translate(_CONTROLS)
-    return Text.from_ansi(text, end="")
+    """A transcript line as styled text (colours kept, nothing else)."""
+    return Text.from_ansi(sgr_only(raw), end="")
 
 
 # Keys a terminal sends as escape sequences (xterm). Arrows depend on DECCKM.

@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from podium.sessions.agents import human_tokens
-from podium.sessions.screen import safe_text
+from podium.sessions.text import safe_text
 
 STATE_STYLE = {
     "starting": "dim",

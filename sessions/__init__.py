@@ -11,15 +11,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "PtySession": "pty_session",
-    "SpawnError": "pty_session",
     "LiveScreen": "screen",
     "LineIndex": "transcript",
     "TranscriptReader": "transcript",
     "TranscriptWriter": "transcript",
     "strip_ansi": "text",
-    "UnifiedExec": "unified_exec",
-    "UnknownSession": "unified_exec",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -25,15 +25,6 @@ REPORT_STATUS = re.compile(r"^\s*Status:\s*(Done|Blocked|Needs review)\b", re.MU
 REPORT_FIELDS = ("Status", "Summary", "Files or artifacts changed", "Verification", "Open issues", "Recommended next action")
 
 
-def human_tokens(n: int | None) -> str:
-    """Token counts as a person reads them: 980, 2.5k, 1.2M."""
-    if not n:
-        return "-"
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.1f}M"
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
-
-
 def agent_mode(kind: str, argv: list[str]) -> str:
     """codex-exec | codex | claude-p | claude | shell, from the kind and the command."""
     prog = os.path.basename(argv[0]) if argv else ""

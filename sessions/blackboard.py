@@ -7,6 +7,7 @@ Only the supervisor writes global state; a holder writes only its own worker's f
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -14,15 +15,18 @@ import re
 import tempfile
 import threading
 import tomllib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomli_w
 
-from .fsutil import atomic_write, now_iso
+from .fsutil import atomic_write, now_iso, read_json
 
-__all__ = ["atomic_write", "now_iso"]  # re-exported: callers import them from here
+__all__ = ["atomic_write", "now_iso", "read_json"]  # re-exported: callers import them from here
 
+T = TypeVar("T")
 WORKER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -43,41 +47,50 @@ def write_toml(path: Path, data: dict[str, Any]) -> None:
     atomic_write(path, tomli_w.dumps(_toml_clean(data)))
 
 
-class BackgroundWriter:
-    """Atomic writes done by one thread, so the event loop never waits on fsync. Only the
-    newest content of a path is written; `flush()` waits for everything queued."""
+class DiskThread:
+    """The supervisor's one idiom for disk work: it happens on this one thread, in order,
+    and the event loop never waits on a disk. `write_latest` coalesces (only the newest
+    content of a path is written: meta.toml on every state change); `run` is awaited when
+    the loop needs the answer (result.md, decision cards); `flush` waits for everything."""
 
-    def __init__(self) -> None:
-        self._pending: dict[Path, bytes] = {}
-        self._cond = threading.Condition()
-        self._busy = False
-        self._thread = threading.Thread(target=self._run, name="blackboard-writer", daemon=True)
-        self._thread.start()
+    def __init__(self, on_error: Callable[[Path, str], None] | None = None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blackboard-disk")
+        self._on_error = on_error  # called on the disk thread
+        self._latest: dict[Path, bytes] = {}
+        self._lock = threading.Lock()
+
+    def write_latest(self, path: Path, data: bytes | str) -> None:
+        raw = data.encode() if isinstance(data, str) else data
+        with self._lock:
+            queued = path in self._latest
+            self._latest[path] = raw
+        if not queued:
+            self._pool.submit(self._write, path)
 
     def write_toml(self, path: Path, data: dict[str, Any]) -> None:
-        raw = tomli_w.dumps(_toml_clean(data)).encode()
-        with self._cond:
-            self._pending[path] = raw
-            self._cond.notify_all()
+        self.write_latest(path, tomli_w.dumps(_toml_clean(data)))
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending:
-                    self._busy = False
-                    self._cond.notify_all()
-                    self._cond.wait()
-                path, raw = next(iter(self._pending.items()))
-                del self._pending[path]
-                self._busy = True
-            try:
-                atomic_write(path, raw)
-            except OSError as exc:  # the log says so; the journal still has the change
-                print(f"{now_iso()} could not write {path}: {exc}", flush=True)
+    def _write(self, path: Path) -> None:
+        with self._lock:
+            raw = self._latest.pop(path, None)
+        if raw is None:
+            return
+        try:
+            atomic_write(path, raw)
+        except OSError as exc:  # the journal still has the change; the owner says so
+            print(f"{now_iso()} could not write {path}: {exc.strerror}", flush=True)
+            if self._on_error is not None:
+                self._on_error(path, exc.strerror or str(exc))
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     def flush(self, timeout: float = 10.0) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+        """Wait (blocking) until everything queued so far is on disk."""
+        self._pool.submit(lambda: None).result(timeout)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -92,19 +105,19 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise BlackboardError(f"{path}: not UTF-8: {exc}") from None
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+# The longest socket path podium makes under the runtime root (see holder_socket).
+_LONGEST_SOCKET = len("/0123456789abcdef/w-0123456789ab.sock")
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 
 
 def runtime_root() -> Path:
-    """Owner-only directory for sockets (a Unix socket path must stay under ~108 bytes)."""
+    """Owner-only directory for sockets: $XDG_RUNTIME_DIR/podium-UID, or under the temp
+    directory when that is unset, unusable, or so deep a socket path would not fit."""
     base = os.environ.get("XDG_RUNTIME_DIR")
-    if not base or not os.path.isdir(base) or not os.access(base, os.W_OK):
-        base = tempfile.gettempdir()
-    return Path(base) / f"podium-{os.getuid()}"
+    root = f"{base}/podium-{os.getuid()}"
+    if not base or not os.path.isdir(base) or not os.access(base, os.W_OK) or len(os.fsencode(root)) + _LONGEST_SOCKET > SOCKET_PATH_MAX:
+        root = f"{tempfile.gettempdir()}/podium-{os.getuid()}"
+    return Path(root)
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -151,11 +164,23 @@ class Blackboard:
     def workers_dir(self) -> Path:
         return self.root / "workers"
 
+    def recorded_supervisor(self) -> tuple[int, Path] | None:
+        """The pid and socket the running supervisor wrote beside its lock: clients find
+        it there, whatever their own $XDG_RUNTIME_DIR says (an ssh login, `sudo -u`, a
+        multiplexer started before login)."""
+        try:
+            pid_line, socket_line, *_ = self.lock_path.read_text().splitlines() + ["", ""]
+            return int(pid_line), Path(socket_line) if socket_line else self.socket_path
+        except (OSError, ValueError):
+            return None
+
     def worker_dir(self, name: str) -> Path:
         return self.workers_dir / name
 
     def holder_socket(self, name: str) -> Path:
-        return self.run_dir / f"w-{name}.sock"
+        """A hash of the name, not the name: a 64-character worker name must not push the
+        path past what a Unix socket takes (108 bytes)."""
+        return self.run_dir / f"w-{hashlib.sha256(name.encode()).hexdigest()[:12]}.sock"
 
     def prepare(self) -> None:
         """Create `.podium/` and the private socket directory, or say clearly why not."""
@@ -179,9 +204,6 @@ class Blackboard:
     def read_meta(self, name: str) -> dict[str, Any]:
         return read_toml(self.worker_dir(name) / "meta.toml")
 
-    def write_meta(self, name: str, meta: dict[str, Any]) -> None:
-        write_toml(self.worker_dir(name) / "meta.toml", meta)
-
 
 class Journal:
     """`journal.jsonl`: one JSON object a line, appended, never rewritten."""
@@ -190,13 +212,20 @@ class Journal:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.lost = 0  # entries a full disk did not take
 
     def write(self, entry_type: str, worker: str | None = None, /, **fields: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {"ts": now_iso(), "type": entry_type}
         if worker is not None:
             entry["worker"] = worker
         entry.update(fields)
-        os.write(self._fd, (json.dumps(entry, ensure_ascii=False) + "\n").encode())
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+        try:
+            os.write(self._fd, line)
+        except OSError as exc:  # a full disk stops nothing; the log says what is missing
+            self.lost += 1
+            if self.lost == 1 or self.lost % 1000 == 0:
+                print(f"{now_iso()} journal: {exc.strerror}; {self.lost} entries not written, the last: {line.decode(errors='replace').strip()}", flush=True)
         return entry
 
     def close(self) -> None:

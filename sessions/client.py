@@ -1,19 +1,22 @@
-"""A client of the supervisor: connect (or start one), say hello, send requests, receive
-pushed events. Used by the command line, the app, and tests."""
+"""A client of the supervisor: connect (or start one), say hello, send requests and
+notifications, receive pushed events. Used by the command line, the app, and tests.
+The messages themselves are typed in `protocol.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import itertools
+import os
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import daemon, wire
+from . import daemon
 from .blackboard import Blackboard, BlackboardError
+from .protocol import MAX_LINE, PROTOCOL_VERSION, LineError, encode_line, pack_bytes, read_line
 
 EventHandler = Callable[[dict[str, Any]], None]
 
@@ -38,28 +41,37 @@ class SupervisorClient:
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._reader_task: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
+        self.last_error: str | None = None  # the supervisor's last error event
 
     @classmethod
     async def connect(cls, workspace: Path | str, client: str = "cli", timeout: float = 5.0) -> SupervisorClient:
         bb = Blackboard(workspace)
-        path = bb.socket_path
+        recorded = bb.recorded_supervisor()  # where it said it listens, beside its lock
+        pid, path = recorded if recorded else (0, bb.socket_path)
+        alive = pid > 0 and _alive(pid)
         if not path.exists():
+            if alive:
+                raise NotRunning(f"the supervisor for {bb.workspace} (pid {pid}) runs, but its socket {path} is gone")
             raise NotRunning(f"no supervisor running for {bb.workspace}")
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path), limit=wire.MAX_LINE), timeout)
+            reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(path), limit=MAX_LINE), timeout)
         except ConnectionRefusedError:
+            if alive:
+                raise NotRunning(f"the supervisor for {bb.workspace} (pid {pid}) does not answer on {path}") from None
             raise NotRunning(
                 f"no supervisor running for {bb.workspace} (stale socket {path} left by a supervisor that died)"
             ) from None
         except PermissionError:
-            raise NotRunning(f"cannot reach the supervisor socket {path}: permission denied") from None
-        except (FileNotFoundError, asyncio.TimeoutError):
+            raise NotRunning(f"cannot reach the supervisor socket {path}{f' (pid {pid})' if alive else ''}: permission denied") from None
+        except asyncio.TimeoutError:
+            raise NotRunning(f"the supervisor for {bb.workspace} (pid {pid}) did not accept a connection on {path} in {timeout:.0f} s") from None
+        except FileNotFoundError:
             raise NotRunning(f"no supervisor running for {bb.workspace}") from None
         self = cls(reader, writer, bb.workspace)
-        writer.write(wire.encode_line({"op": "hello", "id": 0, "version": wire.PROTOCOL_VERSION, "client": client}))
+        writer.write(encode_line({"op": "hello", "id": 0, "version": PROTOCOL_VERSION, "client": client}))
         try:
-            reply = await asyncio.wait_for(wire.read_line(reader), timeout)
-        except (asyncio.TimeoutError, ConnectionError, wire.ProtocolError) as exc:
+            reply = await asyncio.wait_for(read_line(reader), timeout)
+        except (asyncio.TimeoutError, ConnectionError, LineError) as exc:
             writer.close()
             raise NotRunning(f"the supervisor for {bb.workspace} did not answer the hello ({exc or 'timeout'})") from None
         if reply is None:
@@ -75,7 +87,7 @@ class SupervisorClient:
     async def _read(self) -> None:
         try:
             while True:
-                msg = await wire.read_line(self.reader)
+                msg = await read_line(self.reader)
                 if msg is None:
                     break
                 rid = msg.get("id")
@@ -84,16 +96,19 @@ class SupervisorClient:
                     if not fut.done():
                         fut.set_result(msg)
                 elif "event" in msg:
+                    if msg["event"] == "error":
+                        self.last_error = str(msg.get("error"))
                     if self.on_event is not None:
                         self.on_event(msg)
                     else:
                         self.events.put_nowait(msg)
-        except (ConnectionError, wire.ProtocolError, asyncio.IncompleteReadError):
+        except (ConnectionError, LineError, asyncio.IncompleteReadError):
             pass
         finally:
+            why = f"the supervisor closed the connection: {self.last_error}" if self.last_error else "the supervisor went away"
             for fut in self._pending.values():
                 if not fut.done():
-                    fut.set_exception(NotRunning("the supervisor went away"))
+                    fut.set_exception(NotRunning(why))
             self._pending.clear()
             self.closed.set()
 
@@ -105,19 +120,23 @@ class SupervisorClient:
         rid = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = fut
-        self.writer.write(wire.encode_line({"op": op, "id": rid, **fields}))
+        self.writer.write(encode_line({"op": op, "id": rid, **fields}))
         reply = await fut
         if not reply.get("ok"):
             raise RequestFailed(reply.get("error", f"{op} failed"))
         return reply.get("result")
 
-    def send_nowait(self, op: str, **fields: Any) -> None:
-        """Fire and forget (keys typed in interactive mode): the answer is not awaited."""
-        rid = next(self._ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        fut.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
-        self._pending[rid] = fut
-        self.writer.write(wire.encode_line({"op": op, "id": rid, **fields}))
+    def notify(self, op: str, **fields: Any) -> None:
+        """A notification: sent in order, never answered (a problem comes back as an
+        error event)."""
+        if "id" in fields or "op" in fields:
+            raise ValueError("'id' and 'op' belong to the protocol; name the field something else")
+        if not self.closed.is_set():
+            self.writer.write(encode_line({"op": op, **fields}))
+
+    def send_keys(self, worker: str, data: bytes) -> None:
+        """Keys for a worker's terminal, as the bytes they are."""
+        self.notify("input", worker=worker, data_b64=pack_bytes(data))
 
     async def close(self) -> None:
         self.writer.close()
@@ -129,19 +148,21 @@ class SupervisorClient:
                 pass
 
 
-def start_supervisor(workspace: Path | str, timeout: float = 15.0) -> dict[str, Any]:
+async def launch_supervisor(workspace: Path | str, timeout: float = 15.0) -> dict[str, Any]:
     """Start a detached supervisor for `workspace` (or learn that one runs already)."""
     bb = Blackboard(workspace)
     bb.prepare()  # raises BlackboardError with a clear reason (not writable...)
-    info = daemon.launch_blocking(
-        "podium.sessions.supervisor",
-        ["--workspace", str(bb.workspace)],
-        log_path=bb.log_path,
-        timeout=timeout,
+    info = await daemon.launch(
+        daemon.supervisor_program(), ["--workspace", str(bb.workspace)], log_path=bb.log_path, what="the supervisor", timeout=timeout
     )
     if "error" in info:
         raise BlackboardError(str(info["error"]))
     return info
+
+
+def start_supervisor(workspace: Path | str, timeout: float = 15.0) -> dict[str, Any]:
+    """The same, for a caller with no event loop running (a thread, a script)."""
+    return asyncio.run(launch_supervisor(workspace, timeout))
 
 
 async def connect_or_start(workspace: Path | str, client: str = "cli", timeout: float = 15.0) -> tuple[SupervisorClient, bool]:
@@ -150,8 +171,7 @@ async def connect_or_start(workspace: Path | str, client: str = "cli", timeout: 
         return await SupervisorClient.connect(workspace, client), False
     except NotRunning:
         pass
-    loop = asyncio.get_running_loop()
-    info = await loop.run_in_executor(None, start_supervisor, workspace, timeout)
+    info = await launch_supervisor(workspace, timeout)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -161,6 +181,31 @@ async def connect_or_start(workspace: Path | str, client: str = "cli", timeout: 
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    """Is `pid` a running podium supervisor (not a dead one's pid, reused)?"""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"podium.sessions.supervisor" in f.read()
+    except OSError:
+        return False
+
+
+async def wait_gone(pid: int, timeout: float = 15.0) -> None:
+    """Until process `pid` has exited (a pidfd becomes readable then; no polling)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    gone = loop.create_future()
+    loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
+    try:
+        await asyncio.wait_for(gone, timeout)
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
 
 
 def socket_is_stale(path: Path) -> bool:
@@ -179,6 +224,8 @@ __all__ = [
     "RequestFailed",
     "SupervisorClient",
     "connect_or_start",
+    "launch_supervisor",
     "start_supervisor",
     "socket_is_stale",
+    "wait_gone",
 ]

@@ -1,8 +1,6 @@
-"""Starting podium's long-lived processes detached from whoever started them.
-
-A holder or supervisor is launched through `subprocess` in a new session, forks once more
-and lets the middle process exit (so it is nobody's child and never a zombie), sends its
-stdio to a log file, and reports readiness as one JSON line on a pipe the launcher reads.
+"""Starting podium's long-lived processes (a supervisor, a holder) detached from whoever
+started them: in a new session, from `/`, with a pipe on which the launched process says
+when it is ready (`detached.py` is its side), waited for without blocking the loop.
 """
 
 from __future__ import annotations
@@ -10,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import select
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,44 +18,45 @@ class LaunchError(Exception):
     pass
 
 
-def detach(log_path: str | None) -> None:
-    """In the launched process: fork, let the parent exit, keep going as the grandchild."""
-    if os.fork() > 0:
-        os._exit(0)
-    if log_path:
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
+HOLDER_MARK = "podium holder"  # in every holder's command line (ps, pgrep -f, the tests' clean-up)
+SUPERVISOR_MODULE = "podium.sessions.supervisor"
 
 
-def _command(module: str, args: Sequence[str], log_path: Path, ready_w: int) -> list[str]:
-    # -P: never the working directory first on sys.path, so a workspace's own sessions.py
-    # (or tui/, widgets.py...) can never stand in for podium's modules.
-    return [sys.executable, "-P", "-m", module, "--detach-log", str(log_path), "--ready-fd", str(ready_w), *args]
+def supervisor_program() -> list[str]:
+    # -P: the working directory is never first on sys.path, so a workspace's own
+    # sessions.py (or tui/, podium.py...) can never stand in for podium's modules.
+    return [sys.executable, "-P", "-m", SUPERVISOR_MODULE]
+
+
+def holder_program() -> list[str]:
+    """The holder is a bare interpreter: no site (the heaviest part of a start, and of an
+    idle holder's memory), no PYTHON* variables, no user site; podium's sessions/ (never
+    the workspace) is its only addition to the import path, and `holder` is imported from
+    there (compiled once and cached, not compiled again by every start)."""
+    here = str(Path(__file__).parent)
+    return [sys.executable, "-E", "-s", "-S", "-P", "-c", f"import sys; sys.path.insert(0, {here!r}); import holder; sys.exit(holder.main())  # {HOLDER_MARK}"]
 
 
 def _spawn(
-    module: str,
+    program: Sequence[str],
     args: Sequence[str],
     log_path: Path,
     env: Mapping[str, str] | None,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """Start the launched process; returns it and the read end of its readiness pipe."""
+    """Start the launched process; returns it and the read end of its readiness pipe.
+    (Not os.posix_spawn: its child starts with glibc's signals 32 and 33 ignored, and
+    ignored signals survive every exec down to the worker.)"""
     r, w = os.pipe()
     try:
         proc = subprocess.Popen(
-            _command(module, args, log_path, w),
+            [*program, "--detach-log", str(log_path), "--ready-fd", str(w), *args],
             env=dict(env) if env is not None else None,
             cwd="/",  # a daemon pins no directory, and the workspace is never its import path
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=(w,),
-            start_new_session=True,
+            start_new_session=True,  # a new session: no terminal of ours, no signal of our group
         )
     except BaseException:
         os.close(r)
@@ -79,41 +76,18 @@ def _parse_ready(raw: bytes, what: str, log_path: Path) -> dict[str, object]:
         raise LaunchError(f"{what} said something unreadable on start; see {log_path}") from None
 
 
-def launch_blocking(
-    module: str,
-    args: Sequence[str],
-    log_path: Path,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 15.0,
-) -> dict[str, object]:
-    proc, r = _spawn(module, args, log_path, env)
-    try:
-        chunks = b""
-        deadline = time.monotonic() + timeout
-        while b"\n" not in chunks:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([r], [], [], left)[0]:
-                raise LaunchError(f"{module} did not become ready in {timeout:.0f}s; see {log_path}")
-            data = os.read(r, 4096)
-            if not data:
-                break
-            chunks += data
-        proc.wait(timeout=5)
-        return _parse_ready(chunks, module, log_path)
-    finally:
-        os.close(r)
-
-
 async def launch(
-    module: str,
+    program: Sequence[str],
     args: Sequence[str],
     log_path: Path,
+    what: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 15.0,
 ) -> dict[str, object]:
-    """The same, without blocking the event loop."""
+    """Start `program args`, detached, and wait (without blocking the event loop) for the
+    one line it reports when ready (or why it is not)."""
     loop = asyncio.get_running_loop()
-    proc, r = _spawn(module, args, log_path, env)
+    proc, r = _spawn(program, args, log_path, env)
     os.set_blocking(r, False)
     done: asyncio.Future[bytes] = loop.create_future()
     buf = bytearray()
@@ -131,10 +105,23 @@ async def launch(
     try:
         raw = await asyncio.wait_for(done, timeout)
     except asyncio.TimeoutError:
-        raise LaunchError(f"{module} did not become ready in {timeout:.0f}s; see {log_path}") from None
+        raise LaunchError(f"{what} did not become ready in {timeout:.0f}s; see {log_path}") from None
     finally:
         loop.remove_reader(r)
         os.close(r)
-        # The middle process exits at once; reap it off the loop.
-        await loop.run_in_executor(None, proc.wait)
-    return _parse_ready(raw, module, log_path)
+        await _reaped(proc)  # the middle process exits at once
+    return _parse_ready(raw, what, log_path)
+
+
+async def _reaped(proc: subprocess.Popen[bytes]) -> None:
+    """Wait for `proc` to exit without blocking the loop or taking a thread (a pidfd)."""
+    loop = asyncio.get_running_loop()
+    fd = os.pidfd_open(proc.pid)
+    gone = loop.create_future()
+    loop.add_reader(fd, lambda: gone.done() or gone.set_result(None))
+    try:
+        await gone
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    proc.wait()

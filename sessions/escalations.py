@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from .fsutil import now_iso
+from .states import EscalationState, Tier
 
 BUILTIN = Path(__file__).with_name("recognisers.toml")
-TIERS = ("autonomous", "notify", "gate")
+TIERS = tuple(Tier)
 
 
 class RecogniserError(Exception):
@@ -135,7 +136,7 @@ class TierRule:
     def matches(self, esc: Escalation) -> bool:
         if self.source and self.source != esc.source:
             return False
-        if self.recogniser and self.recogniser != esc.recogniser:
+        if self.recogniser and (esc.recogniser is None or self.recogniser != esc.recogniser.name):
             return False
         if self.worker and not fnmatch.fnmatch(esc.worker or "", self.worker):
             return False
@@ -158,29 +159,29 @@ def rules_from(tables: list[dict[str, Any]], where: str) -> list[TierRule]:
     return rules
 
 
-def tier_for(esc: Escalation, rules: list[TierRule]) -> str:
+def tier_for(esc: Escalation, rules: list[TierRule]) -> Tier:
     for rule in rules:
         if rule.matches(esc):
-            return rule.tier
-    return "gate"
+            return Tier(rule.tier)
+    return Tier.GATE
 
 
 # -- escalations -----------------------------------------------------------------------
 @dataclass
 class Escalation:
-    source: str  # screen | card | podium
+    source: str  # a Source
     worker: str | None
     question: str
     options: list[dict[str, str]]
-    recogniser: str | None = None
-    tier: str = "gate"
+    recogniser: Recogniser | None = None  # the one that saw it (screen prompts)
+    tier: str = Tier.GATE
     command: str | None = None
     reason: str | None = None
     file: str | None = None
     lines: list[str] = field(default_factory=list)
     card: dict[str, Any] | None = None
     id: str = field(default_factory=lambda: "e" + secrets.token_hex(3))
-    state: str = "pending"  # pending | answered | resolved | expired | malformed
+    state: str = EscalationState.PENDING
     created: str = field(default_factory=now_iso)
     created_at: float = field(default_factory=time.time)
     answer: dict[str, Any] | None = None
@@ -195,7 +196,7 @@ class Escalation:
             "worker": self.worker,
             "tier": self.tier,
             "source": self.source,
-            "recogniser": self.recogniser,
+            "recogniser": self.recogniser.name if self.recogniser else None,
             "question": self.question,
             "command": self.command,
             "reason": self.reason,

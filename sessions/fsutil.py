@@ -3,11 +3,13 @@ imports: every holder loads this)."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 
 def now_iso(ts: float | None = None) -> str:
@@ -32,3 +34,12 @@ def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from `path`, or None if it is missing or not JSON."""
+    try:
+        value = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None

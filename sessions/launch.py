@@ -1,9 +1,33 @@
-"""What a new worker runs: the command for each kind of worker, and the worker preambles
-of the orchestration guides that a template puts before the task."""
+"""What a new worker runs: its command (for each kind of worker, with the worker preamble
+of the orchestration guides a template puts before the task) and its environment."""
 
 from __future__ import annotations
 
-from .pty_session import shell_argv
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def shell_argv(cmd: str) -> list[str]:
+    """A command string runs the way codex runs it: through the user's shell."""
+    shell = os.environ.get("SHELL") or ""
+    if not shell or not os.access(shell, os.X_OK) or Path(shell).name not in ("bash", "zsh", "sh", "dash", "fish"):
+        shell = shutil.which("bash") or "/bin/sh"
+    return [shell, "-c", cmd]
+
+
+def worker_env(env: Mapping[str, str] | None) -> dict[str, str]:
+    merged = dict(os.environ)
+    # A worker inherits none of podium's own test or terminal plumbing.
+    for key in ("TMUX", "TMUX_PANE", "TEXTUAL", "COLUMNS", "LINES"):
+        merged.pop(key, None)
+    merged["TERM"] = "xterm-256color"
+    merged.setdefault("LANG", "C.UTF-8")
+    if env:
+        merged.update(env)
+    return merged
+
 
 # The five kinds the new-worker dialog offers: (label, supervisor kind).
 KINDS = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pyte
+import pyte.graphics
 
 from .text import safe_text
 
@@ -67,7 +68,6 @@ class LiveScreen:
         self.skips = 0  # how many times the screen skipped ahead (for tests and stats)
         self._line_start = 0  # stream offset just past the last emulated newline
         self.dirty: set[int] = set()
-        self.generation = 0  # bumped on every change a renderer must redraw
         self._make_screen(columns, lines)
 
     def _make_screen(self, columns: int, lines: int) -> None:
@@ -111,7 +111,6 @@ class LiveScreen:
         else:
             self._feed(data)
         self.bytes_fed += len(data)
-        self.generation += 1
         return True
 
     def _feed(self, data: bytes) -> None:
@@ -152,12 +151,10 @@ class LiveScreen:
         screen.resize(lines, columns)
         self.dirty = set(range(lines))
         self.screen.dirty.clear()
-        self.generation += 1
 
     def reset(self) -> None:
         self._backlog.clear()
         self._make_screen(self.columns, self.lines)
-        self.generation += 1
 
     def rebuild(self, tail: bytes, stream_offset: int) -> None:
         """Start over from the last bytes of a transcript (a supervisor that came back)."""
@@ -172,7 +169,6 @@ class LiveScreen:
         self._feed(tail[start:])
         self.bytes_fed = stream_offset + len(tail)
         self.dirty = set(range(self.lines))
-        self.generation += 1
 
     def take_dirty(self) -> set[int]:
         rows, self.dirty = self.dirty, set()
@@ -192,13 +188,14 @@ class LiveScreen:
         return c.x, c.y, not c.hidden
 
     def encode_row(self, y: int) -> list[list[object]]:
-        """Row y as runs `[text, fg, bg, flags]` (flags: 1 bold, 2 italic, 4 underline,
-        8 strike, 16 reverse, 32 blink), trailing default blanks dropped, text made safe."""
+        """Row y as runs `[text, fg, bg, flags]` (colours as `colour()` gives them; flags:
+        1 bold, 2 italic, 4 underline, 8 strike, 16 reverse, 32 blink), trailing default
+        blanks dropped, text made safe."""
         line = self.screen.buffer[y]
         runs: list[list[object]] = []
         text: list[str] = []
-        style: tuple[str, str, int] | None = None
-        blank = ("default", "default", 0)
+        blank: tuple[object, object, int] = (None, None, 0)
+        style: tuple[object, object, int] | None = None
         prev = -1
         # Only the cells pyte stores (most rows are short): gaps are default blanks.
         for x in sorted(line):
@@ -216,8 +213,8 @@ class LiveScreen:
             if ch.data == "":  # the cell a wide character covers
                 continue
             st = (
-                ch.fg,
-                ch.bg,
+                colour(ch.fg),
+                colour(ch.bg),
                 ch.bold | ch.italics << 1 | ch.underscore << 2 | ch.strikethrough << 3 | ch.reverse << 4 | ch.blink << 5,
             )
             if st != style:
@@ -228,7 +225,7 @@ class LiveScreen:
             text.append(ch.data)
         if text:
             runs.append([safe_text("".join(text)), *style])  # type: ignore[misc]
-        if runs and runs[-1][1:] == ["default", "default", 0]:
+        if runs and runs[-1][1:] == [None, None, 0]:
             runs[-1][0] = str(runs[-1][0]).rstrip(" ")
             if not runs[-1][0]:
                 runs.pop()
@@ -256,6 +253,25 @@ class LiveScreen:
     @property
     def app_cursor_keys(self) -> bool:
         return APP_CURSOR_KEYS in self.screen.mode
+
+
+_PALETTE = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
+_COLOURS: dict[str, int | str | None] = {"default": None}
+_COLOURS.update({name: i for i, name in enumerate(_PALETTE)})
+_COLOURS.update({"bright" + name: i + 8 for i, name in enumerate(_PALETTE)})
+_COLOURS["bfightmagenta"] = 13  # pyte 0.8.2 spells background 105 so
+_COLOURS.update({hexa: i for i, hexa in enumerate(pyte.graphics.FG_BG_256[:16])})  # 38;5;0-15
+
+
+def colour(name: str) -> int | str | None:
+    """pyte's colour name as the protocol carries it: None (default), 0-15 (the ANSI
+    palette, which the person's theme decides) or "#rrggbb"."""
+    known = _COLOURS.get(name, _COLOURS)
+    if known is not _COLOURS:
+        return known  # type: ignore[return-value]
+    value: int | str | None = f"#{name}" if len(name) == 6 else None
+    _COLOURS[name] = value
+    return value
 
 
 def replay_start(data: bytes, columns: int, lines: int, offset: int, line_start: int) -> int:

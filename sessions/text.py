@@ -31,8 +31,9 @@ _BIDI = (0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067,
 _C1 = range(0x80, 0xA0)
 # On a screen row every control becomes a space (the columns stay where they were).
 _SCREEN_UNSAFE = {c: " " for c in [*range(0, 32), 0x7F, *_C1, *_BIDI]}
-# In text (logs, result, journal) controls go, but newline and tab stay.
-_TEXT_UNSAFE = {c: None for c in [*range(0, 9), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F, *_C1, *_BIDI]}
+# In text (logs, result, journal) controls go, but newline and tab stay; a lone carriage
+# return too (on a terminal it would let later text hide what came before it).
+_TEXT_UNSAFE = {c: None for c in [*range(0, 9), 0x0B, 0x0C, 0x0D, *range(0x0E, 0x20), 0x7F, *_C1, *_BIDI]}
 # In a styled line: as text, but ESC stays for the SGR sequences left in it.
 _STYLED_UNSAFE = {c: None for c in [*range(0, 9), *range(10, 27), *range(28, 32), 0x7F, *_C1, *_BIDI]}
 

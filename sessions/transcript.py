@@ -1,108 +1,23 @@
-"""The transcript: every byte a worker's PTY produced, on disk, in order, never edited.
-
-This module owns the files `transcript.log` (the live segment) and `transcript.log.NNNNNN`
-(closed segments, numbered in the order they were written) in a worker's directory, the
-append-only writer that the reading path calls first, and the line index that scrollback and
-search read from. Nothing here parses terminal state; lines are bytes until somebody asks.
+"""The transcript, read: random access by byte offset across every segment, and the line
+index that scrollback and search read from. (The files' layout and their one writer, the
+holder's, are in `segments.py`.) Nothing here parses terminal state; lines are bytes
+until somebody asks.
 """
 
 from __future__ import annotations
 
 import bisect
-import os
 import re
-import threading
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
+from .segments import TranscriptWriter, segment_paths
 from .text import strip_ansi
 
-LIVE_NAME = "transcript.log"
-DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+__all__ = ["LineIndex", "TranscriptReader", "TranscriptWriter", "segment_paths"]
+
 INDEX_BLOCK = 64 * 1024
-
-def segment_paths(directory: Path) -> list[Path]:
-    """Closed segments in write order, then the live one (if present)."""
-    closed = sorted(
-        p for p in directory.glob(LIVE_NAME + ".*") if p.suffix[1:].isdigit()
-    )
-    live = directory / LIVE_NAME
-    return closed + ([live] if live.exists() else [])
-
-
-class TranscriptWriter:
-    """Append-only writer. `write` is on the hot path: one `os.write` to the page cache.
-
-    It never fsyncs on the reading path; `sync()` is for whoever owns the cadence.
-    Rotation renames the live file to the next closed-segment number and opens a fresh one,
-    so a segment's bytes are never changed after they are written.
-    """
-
-    def __init__(self, directory: Path | str, segment_bytes: int = DEFAULT_SEGMENT_BYTES):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.segment_bytes = segment_bytes
-        closed = [p for p in segment_paths(self.directory) if p.name != LIVE_NAME]
-        self._next_segment = (int(closed[-1].suffix[1:]) + 1) if closed else 1
-        self._closed_bytes = sum(p.stat().st_size for p in closed)
-        self._fd = -1
-        self._open_live()
-
-    def _open_live(self) -> None:
-        path = self.directory / LIVE_NAME
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        self._live_bytes = os.fstat(self._fd).st_size
-
-    @property
-    def size(self) -> int:
-        """Total bytes across every segment: the offset the next byte will have."""
-        return self._closed_bytes + self._live_bytes
-
-    def write(self, data: bytes | memoryview) -> None:
-        view = memoryview(data)
-        while view:
-            room = self.segment_bytes - self._live_bytes
-            if room <= 0:
-                self._rotate()
-                continue
-            chunk = view[:room]
-            written = os.write(self._fd, chunk)
-            self._live_bytes += written
-            view = view[written:]
-
-    def _rotate(self) -> None:
-        # The closed segment is made durable off the reading path.
-        _sync_and_close_later(self._fd)
-        live = self.directory / LIVE_NAME
-        os.rename(live, self.directory / f"{LIVE_NAME}.{self._next_segment:06d}")
-        self._next_segment += 1
-        self._closed_bytes += self._live_bytes
-        self._open_live()
-
-    def sync(self) -> None:
-        """Make what was written durable, without making the caller wait for the disk."""
-        if self._fd >= 0:
-            _sync_and_close_later(os.dup(self._fd))
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            try:
-                os.fsync(self._fd)
-            finally:
-                os.close(self._fd)
-                self._fd = -1
-
-
-def _sync_and_close_later(fd: int) -> None:
-    def work() -> None:
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-
-    threading.Thread(target=work, name="transcript-sync", daemon=True).start()
-
 
 @dataclass(frozen=True)
 class _Segment:

@@ -1,5 +1,7 @@
 """The demo session's workers: real processes, shipped in the package, that behave like
-the workers podium is for (no API key, no network). `demo_workers()` lists them."""
+the workers podium is for (no API key, no network). `demo_workers()` lists them; the
+demo's session (its workspace, starting it) is `session.py`. Kept light: every demo
+worker imports this package first."""
 
 from __future__ import annotations
 

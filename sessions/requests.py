@@ -1,0 +1,82 @@
+"""The one table of operations every client reaches the supervisor through (the
+dashboard, the command line, and later MCP): each room registers the requests it answers,
+with the TypedDict their fields must match, so a capability added for one client is
+there for all, and a malformed request is refused with the field named before any room
+acts on it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .fsutil import now_iso
+from .protocol import BadRequest, NoFields, check_request
+
+if TYPE_CHECKING:
+    from .clients import ClientConn
+
+Handler = Callable[["ClientConn", dict[str, Any]], Awaitable[Any]]
+Notification = Callable[["ClientConn", dict[str, Any]], None]
+
+
+class RequestError(Exception):
+    """A request that cannot be done; the message goes back to the client as is."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    shape: type
+    handler: Handler | None = None  # a request: answered
+    notification: Notification | None = None  # a notification: handled in order, not answered
+
+
+class RequestTable:
+    def __init__(self) -> None:
+        self.ops: dict[str, Operation] = {}
+
+    def add(self, op: str, handler: Handler, shape: type = NoFields) -> None:
+        assert op not in self.ops, f"{op} registered twice"
+        self.ops[op] = Operation(shape, handler=handler)
+
+    def add_notification(self, op: str, handler: Notification, shape: type) -> None:
+        assert op not in self.ops, f"{op} registered twice"
+        self.ops[op] = Operation(shape, notification=handler)
+
+    def notify(self, client: ClientConn, req: dict[str, Any]) -> None:
+        """A message without an id: done now, in arrival order, never answered. A problem
+        is reported as an error event (nobody waits for a reply to read it in)."""
+        op = req.get("op")
+        entry = self.ops.get(op) if isinstance(op, str) else None
+        try:
+            if entry is None or entry.notification is None:
+                raise RequestError(f"unknown notification {op!r}" + (" (it is a request: give it an id)" if entry else ""))
+            check_request(str(op), req, entry.shape)
+            entry.notification(client, req)
+        except (RequestError, BadRequest) as exc:
+            client.send({"event": "error", "error": str(exc)})
+
+    async def handle(self, client: ClientConn, req: dict[str, Any]) -> None:
+        rid = req.get("id")
+        op = req.get("op")
+        entry = self.ops.get(op) if isinstance(op, str) else None
+        try:
+            if entry is None:
+                raise RequestError(f"unknown request {op!r}")
+            check_request(str(op), req, entry.shape)
+            if entry.handler is None:  # a notification sent as a request: do it, say so
+                assert entry.notification is not None
+                entry.notification(client, req)
+                result: Any = {}
+            else:
+                result = await entry.handler(client, req)
+            client.send({"id": rid, "ok": True, "result": result})
+        except (RequestError, BadRequest) as exc:
+            client.send({"id": rid, "ok": False, "error": str(exc)})
+        except (KeyError, TypeError, ValueError) as exc:
+            client.send({"id": rid, "ok": False, "error": f"bad {op} request: {exc!r}"})
+        except Exception as exc:  # never leave a client waiting for an answer
+            print(f"{now_iso()} {op} request failed:\n{traceback.format_exc()}", flush=True)
+            client.send({"id": rid, "ok": False, "error": f"podium: internal error in {op}: {exc!r} (see .podium/supervisor.log)"})

@@ -28,7 +28,7 @@ async def main() -> None:
     ws.mkdir()
     from podium.sessions.client import SupervisorClient
     from podium.tui.app import PodiumApp
-    from podium.tui.cli import start_demo
+    from podium.sessions.demo.session import start_demo
     from podium.sessions.config import Config
 
     await start_demo(ws)
@@ -37,8 +37,8 @@ async def main() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await until(pilot, lambda: len(app.dashboard.panes) == 4 and all(p.frames for p in app.dashboard.panes.values()))
             await until(pilot, lambda: any("[y/N]" in r for r in app.dashboard.panes["approval"].screen_text()))
-            await until(pilot, lambda: app.roster.get("agent", {}).get("state") == "done")
-            await until(pilot, lambda: any(e["state"] == "pending" for e in app.escalations.values()))
+            await until(pilot, lambda: app.link.roster.get("agent", {}).get("state") == "done")
+            await until(pilot, lambda: any(e["state"] == "pending" for e in app.link.escalations.values()))
             await pilot.press("e")
             await pilot.pause(0.5)
             app.save_screenshot(str(OUT / "inbox.svg"))

@@ -4,7 +4,7 @@ supervisor's `escalation` events; answers go back as requests (first answer wins
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.text import Text
@@ -18,8 +18,7 @@ from textual.widgets.option_list import Option
 
 from podium.sessions.text import safe_text
 
-if TYPE_CHECKING:
-    from .app import PodiumApp
+from .link import EscalationsChanged, SupervisorLink
 
 OPEN = ("pending", "malformed")
 
@@ -84,16 +83,10 @@ class InboxScreen(Screen[None]):
         *[Binding(letter, f"answer('{letter}')", f"Option {letter}", id=f"inbox.option-{letter.lower()}", show=False) for letter in "ABCDEFGHI"],
         *[Binding(str(n), f"pick({n})", f"Option {n}", id=f"inbox.option-{n}", show=False) for n in range(1, 10)],
     ]
-    DEFAULT_CSS = """
-    InboxScreen #inbox-list { width: 48; border: round $panel-lighten-2; }
-    InboxScreen #inbox-list:focus { border: round $primary; }
-    InboxScreen #inbox-detail { border: round $accent; padding: 0 1; }
-    InboxScreen #inbox-title { height: 1; padding: 0 1; color: $foreground-muted; }
-    """
 
-    @property
-    def podium(self) -> PodiumApp:
-        return self.app  # type: ignore[return-value]
+    def __init__(self, link: SupervisorLink):
+        super().__init__()
+        self.link = link
 
     def compose(self) -> ComposeResult:
         yield Label("", id="inbox-title")
@@ -108,8 +101,9 @@ class InboxScreen(Screen[None]):
         self.query_one(OptionList).focus()
 
     def items(self) -> list[dict[str, Any]]:
-        return sorted((e for e in self.podium.escalations.values() if e["state"] in OPEN), key=lambda e: e["created"])
+        return sorted((e for e in self.link.escalations.values() if e["state"] in OPEN), key=lambda e: e["created"])
 
+    @on(EscalationsChanged)
     def refresh_items(self) -> None:
         options = self.query_one(OptionList)
         current = self.selected()
@@ -133,7 +127,7 @@ class InboxScreen(Screen[None]):
         options = self.query_one(OptionList)
         if options.highlighted is None or options.option_count == 0:
             return None
-        return self.podium.escalations.get(str(options.get_option_at_index(options.highlighted).id))
+        return self.link.escalations.get(str(options.get_option_at_index(options.highlighted).id))
 
     def show_selected(self) -> None:
         esc = self.selected()
@@ -191,4 +185,4 @@ class InboxScreen(Screen[None]):
         if esc["source"] == "card" and choice in ("approve", "deny", "approve_session"):
             self.notify("a decision card is answered with its option letter (A, B, …)", severity="warning")
             return
-        self.podium.answer(esc["id"], choice)
+        self.link.request("answer", escalation=esc["id"], choice=choice)

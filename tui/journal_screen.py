@@ -40,10 +40,6 @@ class JournalScreen(Screen[None]):
         Binding("slash", "search", "Search", id="journal.search", tooltip="Entries containing a text"),
         Binding("r", "reload", "Reload", id="journal.reload", tooltip="Read the journal again"),
     ]
-    DEFAULT_CSS = """
-    JournalScreen #filters { height: 1; padding: 0 1; color: $foreground-muted; }
-    JournalScreen DataTable { height: 1fr; }
-    """
 
     def __init__(self, path: Path, worker: str = ""):
         super().__init__()

@@ -20,26 +20,20 @@ from podium.sessions.states import ACTIVE
 
 HELP = "ctrl+n next worker · keys go to the focused worker · ctrl+] detach (workers keep running)"
 PANES = 4
-_ANSI = {"black": 0, "red": 1, "green": 2, "brown": 3, "yellow": 3, "blue": 4, "magenta": 5, "cyan": 6, "white": 7}
-
-
-def _colour(value: str, base: int) -> str:
-    if value == "default":
+def _colour(value: int | str | None, base: int) -> str:
+    """SGR parameters for a protocol colour (None, 0-15, "#rrggbb"); base 30 or 40."""
+    if value is None:
         return ""
-    if value in _ANSI:
-        return str(base + _ANSI[value])
-    if value.startswith("bright") and value[6:] in _ANSI:
-        return str(base + 60 + _ANSI[value[6:]])
-    if len(value) == 6:
-        try:
-            r, g, b = int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
-        except ValueError:
-            return ""
-        return f"{base + 8};2;{r};{g};{b}"
-    return ""
+    if isinstance(value, int):
+        return str(base + value) if value < 8 else str(base + 60 + value - 8)
+    try:
+        r, g, b = int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16)
+    except ValueError:
+        return ""
+    return f"{base + 8};2;{r};{g};{b}"
 
 
-def sgr(fg: str, bg: str, flags: int) -> str:
+def sgr(fg: int | str | None, bg: int | str | None, flags: int) -> str:
     parts = ["0"]
     for bit, code in ((1, "1"), (2, "3"), (4, "4"), (8, "9"), (16, "7"), (32, "5")):
         if flags & bit:
@@ -161,7 +155,7 @@ class PlainClient:
             return
         name = names[self.focus]
         if self.workers.get(name, {}).get("state") in ACTIVE:
-            self.client.send_nowait("input", worker=name, data=data.decode("utf-8", "surrogateescape"))
+            self.client.send_keys(name, data)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()

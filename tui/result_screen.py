@@ -11,7 +11,7 @@ import shlex
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -21,11 +21,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Label, Markdown, OptionList, TextArea
 from textual.widgets.option_list import Option
 
+from podium.sessions.client import NotRunning, RequestFailed
 from podium.sessions.result import CuratedResult, ResultDoc, version_of
 from podium.widgets.agent_view import keep_line_breaks
 
-if TYPE_CHECKING:
-    from .app import PodiumApp
+from .link import ResultChanged, SupervisorLink
 
 
 class EditSection(ModalScreen[str | None]):
@@ -33,11 +33,6 @@ class EditSection(ModalScreen[str | None]):
         Binding("ctrl+s", "save", "Save", id="result.edit.save", tooltip="Save this section"),
         Binding("escape", "cancel", "Cancel", id="result.edit.cancel"),
     ]
-    DEFAULT_CSS = """
-    EditSection { align: center middle; }
-    EditSection > Vertical { width: 90%; height: 80%; border: round $primary; background: $surface; padding: 0 1; }
-    EditSection TextArea { height: 1fr; }
-    """
 
     def __init__(self, title: str, body: str):
         super().__init__()
@@ -72,25 +67,16 @@ class ResultScreen(Screen[None]):
         Binding("u", "undo", "Undo", id="result.undo", tooltip="Undo the last change made here"),
         Binding("c", "copy", "Copy", id="result.copy", tooltip="Copy the document to the clipboard (OSC 52)"),
     ]
-    DEFAULT_CSS = """
-    ResultScreen #sections { width: 40; border: round $panel-lighten-2; }
-    ResultScreen #sections:focus { border: round $primary; }
-    ResultScreen #doc { border: round $panel-lighten-2; padding: 0 1; }
-    ResultScreen #where { height: 1; padding: 0 1; color: $foreground-muted; }
-    """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, link: SupervisorLink):
         super().__init__()
+        self.link = link
         self.curated = CuratedResult(path)
         self.text = ""
         self.doc = ResultDoc()
         self.version = version_of("")
         self.undo_stack: list[tuple[str, str]] = []  # (text before, version the change made)
         self._stat: tuple[int, int] | None = None
-
-    @property
-    def podium(self) -> PodiumApp:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Label(str(self.curated.path), id="where")
@@ -137,6 +123,7 @@ class ResultScreen(Screen[None]):
             self.reload()
             self.notify("result.md changed (another client or an editor): showing the new version", timeout=4)
 
+    @on(ResultChanged)
     def on_result_event(self) -> None:
         """The supervisor says the result changed (this or another client)."""
         if self._file_stat() != self._stat:
@@ -151,17 +138,13 @@ class ResultScreen(Screen[None]):
     # -- changing ----------------------------------------------------------------------
     def change(self, change: str, section: str | None = None, base: str | None = None, **fields: Any) -> None:
         """Send one change made from `base` (the version on screen when it was made)."""
-        client = self.podium.client
-        if client is None:
-            self.notify("not connected to the supervisor: nothing changed", severity="error")
-            return
         before = self.text
         base = base or self.version
 
         async def send() -> None:
             try:
-                result = await client.request("result_change", base=base, change=change, section=section, **fields)
-            except Exception as exc:  # a conflict or a vanished section: say so, show the truth
+                result = await self.link.ask("result_change", base=base, change=change, section=section, **fields)
+            except (RequestFailed, NotRunning) as exc:  # a conflict or a vanished section: say so, show the truth
                 self.notify(str(exc), severity="error", timeout=8)
                 self.reload()
                 return
@@ -226,17 +209,13 @@ class ResultScreen(Screen[None]):
             self.notify("nothing to undo here", timeout=2)
             return
         previous, made = self.undo_stack.pop()
-        client = self.podium.client
-        if client is None:
-            self.undo_stack.append((previous, made))
-            return
 
         async def send() -> None:
             # Undo is a change made from the version the undone change produced: if the
             # document moved on since (another client, an editor), it is a conflict.
             try:
-                await client.request("result_change", base=made, change="replace", text=previous)
-            except Exception as exc:
+                await self.link.ask("result_change", base=made, change="replace", text=previous)
+            except (RequestFailed, NotRunning) as exc:
                 self.notify(f"cannot undo: {exc}", severity="error", timeout=8)
             self.reload()
 

@@ -21,13 +21,6 @@ class HelpScreen(ModalScreen[None]):
     """Every binding, with its key as remapped, grouped by where it works."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close", id="help.close", tooltip="Close the help")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll {
-        width: 90; max-width: 95%; height: 85%;
-        border: round $primary; background: $surface; padding: 1 2;
-    }
-    """
 
     def __init__(self, groups: list[tuple[str, list[tuple[str, str, str]]]]):
         super().__init__()
@@ -50,18 +43,11 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
+    AUTO_FOCUS = "#no"  # enter on a question like "kill it?" must not mean yes
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical {
-        width: 64; height: auto; border: round $warning; background: $surface; padding: 1 2;
-    }
-    ConfirmScreen Horizontal { height: auto; margin-top: 1; }
-    ConfirmScreen Button { margin-right: 2; }
-    """
 
     def __init__(self, question: str):
         super().__init__()
@@ -90,14 +76,6 @@ class QuitScreen(ModalScreen[str]):
         Binding("s", "choose('stop')", "Stop all", id="quit.stop"),
         Binding("escape,c", "choose('cancel')", "Cancel", id="quit.cancel"),
     ]
-    DEFAULT_CSS = """
-    QuitScreen { align: center middle; }
-    QuitScreen > Vertical {
-        width: 70; height: auto; border: round $error; background: $surface; padding: 1 2;
-    }
-    QuitScreen Horizontal { height: auto; margin-top: 1; }
-    QuitScreen Button { margin-right: 1; }
-    """
 
     def __init__(self, running: int):
         super().__init__()
@@ -126,12 +104,6 @@ class PromptScreen(ModalScreen[str | None]):
     """One line of input (search pattern, resume prompt)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
-    DEFAULT_CSS = """
-    PromptScreen { align: center bottom; }
-    PromptScreen > Vertical {
-        width: 100%; height: auto; background: $surface; border-top: solid $primary; padding: 0 1;
-    }
-    """
 
     def __init__(self, label: str, value: str = "", placeholder: str = ""):
         super().__init__()
@@ -155,22 +127,12 @@ class PromptScreen(ModalScreen[str | None]):
 class NewWorkerScreen(ModalScreen[dict[str, Any] | None]):
     """n: name, kind, working directory, command or prompt, template."""
 
+    AUTO_FOCUS = "#name"  # n, then typing a name, names the worker (the scroll box took the keys)
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="new.cancel"),
         Binding("ctrl+s", "start", "Start", id="new.start", tooltip="Start the worker"),
     ]
-    DEFAULT_CSS = """
-    NewWorkerScreen { align: center middle; }
-    NewWorkerScreen > VerticalScroll {
-        width: 90; max-width: 95%; height: auto; max-height: 95%;
-        border: round $primary; background: $surface; padding: 0 2;
-    }
-    NewWorkerScreen Label { color: $foreground-muted; }
-    NewWorkerScreen #task { height: 5; }
-    NewWorkerScreen #error { color: $error; height: auto; margin-top: 1; }
-    NewWorkerScreen Horizontal { height: auto; margin-top: 1; }
-    NewWorkerScreen Button { margin-right: 2; }
-    """
 
     def __init__(self, workspace: Path, taken: set[str]):
         super().__init__()

@@ -9,6 +9,13 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from podium.sessions import units
+from podium.sessions.states import GROUPS
+
+# The worker list's words: each state counts once, in the group the list would name.
+GROUP_STYLE = {"running": "green", "waiting": "magenta", "done": "green", "to review": "magenta", "interrupted": "yellow", "failed": "red"}
+ALWAYS = ("running", "waiting", "done", "failed")
+
 
 class StatusBar(Static):
     DEFAULT_CSS = """
@@ -51,22 +58,16 @@ class StatusBar(Static):
         t.append("● " if ok else "○ ", style="green" if ok else "red")
         t.append(self.connection, style="" if ok else "bold red")
         c = self.counts
-        for label, keys, style in (
-            ("running", ("running", "starting"), "green"),
-            ("waiting", ("waiting", "paused"), "magenta"),
-            ("done", ("done",), "green"),
-            ("failed", ("failed", "lost", "interrupted", "blocked", "needs-review"), "red"),
-        ):
-            n = sum(c.get(k, 0) for k in keys)
-            t.append("  ·  ")
-            t.append(f"{n} {label}", style=style if n else "dim")
+        for label, states in GROUPS.items():
+            n = sum(c.get(state, 0) for state in states)
+            if n or label in ALWAYS:
+                t.append("  ·  ")
+                t.append(f"{n} {label}", style=GROUP_STYLE[label] if n else "dim")
         t.append("  ·  ")
         t.append(f"{self.escalations} escalations", style="bold magenta" if self.escalations else "dim")
         if self.tokens:
-            from podium.sessions.agents import human_tokens
-
             t.append("  ·  ")
-            t.append(f"{human_tokens(self.tokens)} tokens" + (f" ${self.cost:.2f}" if self.cost else ""), style="cyan")
+            t.append(f"{units.tokens(self.tokens)} tokens" + (f" ${self.cost:.2f}" if self.cost else ""), style="cyan")
         if self.mode:
             t.append("  ·  ")
             t.append(self.mode, style="bold reverse")

@@ -1,66 +1,50 @@
 """TerminalPane: one worker's live screen, drawn with the Line API.
 
 It owns the rows the supervisor pushed (runs of text and style), a strip cache per row,
-the cursor, and the pane's scrollback mode over the worker's transcript. It refreshes only
+and the cursor (its transcript scrolls in a `Scrollback` of its own). It refreshes only
 the rows that changed; pyte's default colours become the theme's colours. Keys typed in
 interactive mode are turned into the bytes a terminal would send.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual import events
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from podium.sessions.text import safe_text, sgr_only
-from podium.sessions.transcript import LineIndex
+from podium.sessions.text import safe_text
 
-_NAMED = {
-    "black": "black",
-    "red": "red",
-    "green": "green",
-    "brown": "yellow",
-    "yellow": "yellow",
-    "blue": "blue",
-    "magenta": "magenta",
-    "cyan": "cyan",
-    "white": "white",
-}
-def pyte_color(name: str) -> Color | None:
-    if name == "default":
+def protocol_color(value: int | str | None) -> Color | None:
+    """A colour as the protocol carries it: None (the default), 0-15 (the terminal's own
+    palette, which the theme decides) or "#rrggbb"."""
+    if value is None:
         return None
-    if name in _NAMED:
-        return Color.parse(_NAMED[name])
-    if name.startswith("bright") and name[6:] in _NAMED:
-        return Color.parse("bright_" + _NAMED[name[6:]])
-    if len(name) == 6:
-        try:
-            return Color.parse("#" + name)
-        except Exception:
-            return None
-    return None
+    if isinstance(value, int):
+        return Color.from_ansi(value)
+    try:
+        return Color.parse(value)
+    except Exception:
+        return None
 
 
-_STYLE_CACHE: dict[tuple[str, str, int], Style] = {}
+_STYLE_CACHE: dict[tuple[int | str | None, int | str | None, int], Style] = {}
 
 
-def run_style(fg: str, bg: str, flags: int) -> Style:
+def run_style(fg: int | str | None, bg: int | str | None, flags: int) -> Style:
     key = (fg, bg, flags)
     style = _STYLE_CACHE.get(key)
     if style is None:
         style = Style(
-            color=pyte_color(fg),
-            bgcolor=pyte_color(bg),
+            color=protocol_color(fg),
+            bgcolor=protocol_color(bg),
             bold=bool(flags & 1) or None,
             italic=bool(flags & 2) or None,
             underline=bool(flags & 4) or None,
@@ -70,11 +54,6 @@ def run_style(fg: str, bg: str, flags: int) -> Style:
         )
         _STYLE_CACHE[key] = style
     return style
-
-
-def transcript_line_text(raw: bytes) -> Text:
-    """A transcript line as styled text (colours kept, nothing else)."""
-    return Text.from_ansi(sgr_only(raw), end="")
 
 
 # Keys a terminal sends as escape sequences (xterm). Arrows depend on DECCKM.
@@ -107,6 +86,8 @@ _KEYS = {
     "ctrl+@": b"\x00",
 }
 _ARROWS = {"up": b"A", "down": b"B", "right": b"C", "left": b"D"}
+_TILDE = {"insert": 2, "delete": 3, "pageup": 5, "pagedown": 6, "f5": 15, "f6": 17, "f7": 18, "f8": 19, "f9": 20, "f10": 21, "f11": 23, "f12": 24}
+_SS3_F = {"f1": b"P", "f2": b"Q", "f3": b"R", "f4": b"S"}
 _MODS = {"shift": 2, "alt": 3, "shift+alt": 4, "ctrl": 5, "shift+ctrl": 6, "ctrl+shift": 6, "alt+ctrl": 7, "ctrl+alt": 7}
 
 
@@ -122,6 +103,10 @@ def key_to_bytes(key: str, character: str | None, app_cursor: bool = False) -> b
             return b"\x1b[1;%d" % _MODS[mods] + _ARROWS[base]
     if base in ("home", "end") and mods in _MODS:
         return b"\x1b[1;%d" % _MODS[mods] + (b"H" if base == "home" else b"F")
+    if mods in _MODS and base in _TILDE:  # xterm: CSI n ; modifier ~
+        return b"\x1b[%d;%d~" % (_TILDE[base], _MODS[mods])
+    if mods in _MODS and base in _SS3_F:  # F1-F4 with a modifier: CSI 1 ; modifier P-S
+        return b"\x1b[1;%d" % _MODS[mods] + _SS3_F[base]
     if mods == "alt" and character:
         return b"\x1b" + character.encode()
     if mods == "ctrl" and len(base) == 1 and base.isalpha():
@@ -132,14 +117,6 @@ def key_to_bytes(key: str, character: str | None, app_cursor: bool = False) -> b
     if character:
         return character.encode("utf-8", "surrogateescape")
     return None
-
-
-@dataclass
-class Scrollback:
-    index: LineIndex
-    top: int  # first transcript line shown
-    match: int | None = None
-    pattern: str = ""
 
 
 class TerminalPane(Widget, can_focus=True):
@@ -168,10 +145,6 @@ class TerminalPane(Widget, can_focus=True):
         border-title-color: $accent;
         border-subtitle-color: $accent;
         border-subtitle-style: bold;
-    }
-    TerminalPane.-scrollback {
-        border: round $warning;
-        border-subtitle-color: $warning;
     }
     TerminalPane > .terminal-pane--cursor {
         background: $foreground;
@@ -202,6 +175,13 @@ class TerminalPane(Widget, can_focus=True):
             super().__init__()
             self.pane = pane
 
+    class ScrollbackWanted(Message):
+        """The mouse wheel went up over a live pane: its transcript should open."""
+
+        def __init__(self, pane: TerminalPane):
+            super().__init__()
+            self.pane = pane
+
     def __init__(self, worker_name: str, transcript_dir: Path, number: int = 0):
         super().__init__(id=f"pane-{worker_name}")
         self.worker_name = worker_name
@@ -214,7 +194,6 @@ class TerminalPane(Widget, can_focus=True):
         self.bracketed_paste = False
         self.app_cursor = False
         self.interactive = False
-        self.scrollback: Scrollback | None = None
         self.state = ""
         self.reason = ""
         self._cache: dict[int, Strip] = {}
@@ -240,8 +219,6 @@ class TerminalPane(Widget, can_focus=True):
         self.bracketed_paste = bool(event.get("bracketed_paste"))
         self.app_cursor = bool(event.get("app_cursor"))
         self.frames += 1
-        if self.scrollback is not None:
-            return
         if full or size_changed or len(changed) > self.size.height // 2:
             self.refresh()
             return
@@ -258,10 +235,6 @@ class TerminalPane(Widget, can_focus=True):
     def _update_subtitle(self, kind: str = "") -> None:
         if self.interactive:
             self.border_subtitle = "INTERACTIVE · ctrl+] leaves"
-        elif self.scrollback is not None:
-            sb = self.scrollback
-            found = f" · /{sb.pattern}: line {sb.match + 1}" if sb.match is not None else (f" · /{sb.pattern}: not found" if sb.pattern else "")
-            self.border_subtitle = f"SCROLLBACK {sb.top + 1}/{sb.index.line_count}{found} · esc live"
         else:
             label = self.state if not self.reason or self.state in ("running",) else f"{self.state}: {self.reason}"
             self.border_subtitle = safe_text(label)[:60]
@@ -269,8 +242,6 @@ class TerminalPane(Widget, can_focus=True):
     # -- drawing ---------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        if self.scrollback is not None:
-            return self._scrollback_line(y, width)
         cached = self._cache.get(y)
         if cached is not None and cached.cell_length == width:
             return cached
@@ -288,20 +259,6 @@ class TerminalPane(Widget, can_focus=True):
         strip = Strip(segments).crop(0, width).extend_cell_length(width, base)
         self._cache[y] = strip
         return strip
-
-    def _scrollback_line(self, y: int, width: int) -> Strip:
-        sb = self.scrollback
-        assert sb is not None
-        n = sb.top + y
-        if n >= sb.index.line_count:
-            return Strip.blank(width, self.rich_style)
-        text = transcript_line_text(sb.index.line(n, max_bytes=8192))
-        segments = list(text.render(self.app.console))
-        style = self.rich_style
-        if sb.match == n:
-            style = style + self.get_component_rich_style("terminal-pane--match")
-        segments = [Segment(seg.text, style + seg.style if seg.style else style) for seg in segments]
-        return Strip(segments).crop(0, width).extend_cell_length(width, style)
 
     def on_resize(self, event: events.Resize) -> None:
         self._cache.clear()
@@ -321,6 +278,10 @@ class TerminalPane(Widget, can_focus=True):
     def on_blur(self) -> None:
         self._cache.pop(self.cursor[1], None)
         self.refresh()
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        event.stop()
+        self.post_message(self.ScrollbackWanted(self))
 
     # -- interactive mode ------------------------------------------------------------
     def set_interactive(self, on: bool) -> None:
@@ -348,46 +309,6 @@ class TerminalPane(Widget, can_focus=True):
         if self.bracketed_paste:
             data = b"\x1b[200~" + data.replace(b"\x1b[201~", b"") + b"\x1b[201~"
         self.post_message(self.Typed(self, data))
-
-    # -- scrollback ------------------------------------------------------------------
-    def enter_scrollback(self) -> Scrollback:
-        if self.scrollback is None:
-            index = LineIndex(self.transcript_dir)
-            height = max(1, self.size.height)
-            self.scrollback = Scrollback(index, max(0, index.line_count - height))
-            self.add_class("-scrollback")
-        self._update_subtitle()
-        self.refresh()
-        return self.scrollback
-
-    def leave_scrollback(self) -> None:
-        self.scrollback = None
-        self.remove_class("-scrollback")
-        self._cache.clear()
-        self._update_subtitle()
-        self.refresh()
-
-    def scroll_by(self, lines: int) -> None:
-        sb = self.enter_scrollback()
-        sb.index.refresh()
-        height = max(1, self.size.height)
-        last_top = max(0, sb.index.line_count - height)
-        sb.top = max(0, min(last_top, sb.top + lines))
-        if lines > 0 and sb.top >= last_top and sb.match is None:
-            self.leave_scrollback()  # paging past the end is back to live
-            return
-        self._update_subtitle()
-        self.refresh()
-
-    def show_match(self, pattern: str, line: int | None) -> None:
-        sb = self.enter_scrollback()
-        sb.pattern = pattern
-        sb.match = line
-        if line is not None:
-            height = max(1, self.size.height)
-            sb.top = max(0, min(line - height // 2, max(0, sb.index.line_count - height)))
-        self._update_subtitle()
-        self.refresh()
 
     def screen_text(self) -> list[str]:
         """The live rows as plain text (tests read this, as a person reads the pane)."""

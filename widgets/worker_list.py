@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from podium.sessions.agents import human_tokens
+from podium.sessions import units
 from podium.sessions.text import safe_text
 
 STATE_STYLE = {
@@ -40,35 +40,6 @@ def escalation_rate(w: dict[str, Any]) -> Text:
         return Text(str(count))
     style = "green" if 0.10 <= rate <= 0.15 else "yellow"
     return Text(f"{count} ({rate:.0%})", style=style)
-
-
-def short_age(iso: str | None, now: datetime) -> str:
-    if not iso:
-        return "-"
-    try:
-        then = datetime.fromisoformat(iso)
-    except ValueError:
-        return "?"
-    seconds = max(0, int((now - then).total_seconds()))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d"
-
-
-def elapsed(worker: dict[str, Any], now: datetime) -> str:
-    start = worker.get("started")
-    if not start:
-        return "-"
-    end = worker.get("ended")
-    try:
-        until = datetime.fromisoformat(end) if end else now
-    except ValueError:
-        until = now
-    return short_age(start, until) if end else short_age(start, now)
 
 
 class WorkerList(DataTable):
@@ -109,11 +80,11 @@ class WorkerList(DataTable):
             Text(safe_text(w["name"]) + (" ★" if w.get("promoted") else ""), style="bold"),
             w.get("kind", ""),
             Text(state, style=STATE_STYLE.get(state, "")),
-            Text(safe_text(w.get("reason", ""))[:28], style="dim"),
-            elapsed(w, now),
-            short_age(w.get("last_output"), now),
+            Text("⚠ " + safe_text(w["warnings"][-1])[:40], style="bold yellow") if w.get("warnings") else Text(safe_text(w.get("reason", ""))[:28], style="dim"),
+            units.elapsed(w, now),
+            units.age(w.get("last_output"), now),
             "-" if exit_code is None else str(exit_code),
-            human_tokens(tokens),
+            units.tokens(tokens),
             escalation_rate(w),
         ]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from podium.sessions.blackboard import Blackboard
 from podium.sessions.client import NotRunning, RequestFailed
@@ -99,6 +100,13 @@ class PodiumApp(App[str]):
         return {b.id for _, cls in [("", PodiumApp), *KEY_GROUPS] for b in cls.BINDINGS if isinstance(b, Binding) and b.id}
 
     # -- what the link reports to the whole app -----------------------------------------------------
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        """The one error path of the app's workers (they run with exit_on_error=False):
+        say what failed; the app goes on."""
+        if event.state == WorkerState.ERROR:
+            self.notify(f"{event.worker.name or event.worker.group} failed: {event.worker.error!r}", title="podium", severity="error", timeout=10)
+
     @on(ConnectFailed)
     def connect_failed(self, event: ConnectFailed) -> None:
         self.exit(event.error, return_code=1)
@@ -180,7 +188,7 @@ class PodiumApp(App[str]):
             if choice == "detach":
                 self.action_detach()
             elif choice == "stop":
-                self.run_worker(self._stop_everything())
+                self.run_worker(self._stop_everything(), exit_on_error=False)
 
         self.push_screen(QuitScreen(running), chosen)
 

@@ -5,8 +5,9 @@ worker through the link, so no key ever waits on the supervisor."""
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +62,7 @@ class DashboardScreen(WorkerCommandsScreen):
         self.clock = clock
         self.page = 0
         self.interactive: TerminalPane | None = None
+        self._grid_lock = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         yield EscalationBanner(id="banner")
@@ -122,16 +124,30 @@ class DashboardScreen(WorkerCommandsScreen):
         return True
 
     # -- layout -----------------------------------------------------------------------------------
+    def reshape(self, change: Awaitable[Any]) -> None:
+        """Every change to the grid (layout, scrollback, views) runs alone, in the order
+        asked: two at once raced over the same panes (a worker's pane removed by one while
+        the other mounted beside it). A failure is reported, never fatal (app.py)."""
+
+        async def alone() -> None:
+            async with self._grid_lock:
+                await change
+
+        self.run_worker(alone(), group="grid", exit_on_error=False)
+
     def visible_names(self) -> list[str]:
         names = list(self.link.roster)
         pages = max(1, math.ceil(len(names) / PAGE))
         self.page = min(self.page, pages - 1)
         return names[self.page * PAGE : self.page * PAGE + PAGE]
 
-    async def relayout(self, focus: str | None = None) -> None:
-        want = self.visible_names()
+    async def relayout(self, focus: str | None = None, fresh: bool = False) -> None:
+        """Show the page's workers. `fresh`: (re)connected, every pane starts over."""
         grid = self.grid
         focus = focus or self.focused_name()
+        if fresh:
+            await grid.show_workers([], {})
+        want = self.visible_names()
         before = list(grid.panes)
         gone = await grid.show_workers(want, {n: self.link.roster[n].get("mode", "") for n in want})
         if gone:
@@ -160,7 +176,7 @@ class DashboardScreen(WorkerCommandsScreen):
         page = names.index(name) // PAGE
         if page != self.page or name not in self.panes:
             self.page = page
-            self.run_worker(self.relayout(focus=name))
+            self.reshape(self.relayout(focus=name))
         else:
             face = self.grid.face(name)
             if face is not None:
@@ -190,14 +206,14 @@ class DashboardScreen(WorkerCommandsScreen):
     def action_page(self, step: int) -> None:
         pages = max(1, math.ceil(len(self.link.roster) / PAGE))
         self.page = (self.page + step) % pages
-        self.run_worker(self.relayout())
+        self.reshape(self.relayout())
 
     def action_zoom(self) -> None:
         if self.focused_name() is None:
             return
         self.grid.zoomed = not self.grid.zoomed
         self.set_class(self.grid.zoomed, "-zoomed")
-        self.run_worker(self.relayout())
+        self.reshape(self.relayout())
 
     def zoom_worker(self, name: str) -> None:
         """Zoom a named worker's pane (the palette's way: focus may not have moved yet)."""
@@ -206,11 +222,11 @@ class DashboardScreen(WorkerCommandsScreen):
         self.page = list(self.link.roster).index(name) // PAGE
         self.grid.zoomed = True
         self.set_class(True, "-zoomed")
-        self.run_worker(self.relayout(focus=name))
+        self.reshape(self.relayout(focus=name))
 
     def action_live(self) -> None:
         if isinstance(self.focused, Scrollback):
-            self.run_worker(self.close_scrollback(self.focused.worker_name))
+            self.reshape(self.close_scrollback(self.focused.worker_name))
         elif self.grid.zoomed:
             self.action_zoom()
 
@@ -229,20 +245,20 @@ class DashboardScreen(WorkerCommandsScreen):
     def action_scrollback(self) -> None:
         name = self.focused_name()
         if name is not None and not isinstance(self.focused, Scrollback):
-            self.run_worker(self.open_scrollback(name))
+            self.reshape(self.open_scrollback(name))
 
     def scroll_worker(self, name: str) -> None:
         self.focus_worker(name)
-        self.run_worker(self.open_scrollback(name))
+        self.reshape(self.open_scrollback(name))
 
     @on(TerminalPane.ScrollbackWanted)
     def on_wheel(self, event: TerminalPane.ScrollbackWanted) -> None:
         if self.interactive is None:
-            self.run_worker(self.open_scrollback(event.pane.worker_name))
+            self.reshape(self.open_scrollback(event.pane.worker_name))
 
     @on(Scrollback.Closed)
     def on_scrollback_closed(self, event: Scrollback.Closed) -> None:
-        self.run_worker(self.close_scrollback(event.scrollback.worker_name))
+        self.reshape(self.close_scrollback(event.scrollback.worker_name))
 
     def action_search(self) -> None:
         name = self.focused_name()
@@ -252,7 +268,7 @@ class DashboardScreen(WorkerCommandsScreen):
 
         def submitted(pattern: str | None) -> None:
             if pattern:
-                self.run_worker(self._search(name, pattern))
+                self.reshape(self._search(name, pattern))
 
         self.app.push_screen(PromptScreen(f"Search {name}'s transcript (newest first; smart case):", previous.pattern if previous else ""), submitted)
 
@@ -276,7 +292,7 @@ class DashboardScreen(WorkerCommandsScreen):
         pane = self.panes.get(name or "")
         if pane is None:
             return
-        self.run_worker(self._interactive(pane))
+        self.reshape(self._interactive(pane))
 
     async def _interactive(self, pane: TerminalPane) -> None:
         name = pane.worker_name
@@ -320,7 +336,7 @@ class DashboardScreen(WorkerCommandsScreen):
     def action_view(self) -> None:
         name = self.focused_name()
         if name is not None:
-            self.run_worker(self._toggle_view(name))
+            self.reshape(self._toggle_view(name))
 
     async def _toggle_view(self, name: str) -> None:
         await self.grid.close_scrollback(name)
@@ -331,14 +347,13 @@ class DashboardScreen(WorkerCommandsScreen):
 
     # -- what the supervisor link reports -------------------------------------------------------------------
     @on(Connected)
-    async def on_connected(self) -> None:
+    def on_connected(self) -> None:
         table = self.query_one(WorkerList)
         for w in self.link.roster.values():
             table.upsert(w)
         self.query_one(StatusBar).set_counts(self.link.roster)
         self.show_escalations()
-        await self.grid.show_workers([], {})  # every screen comes again, whole
-        await self.relayout()
+        self.reshape(self.relayout(fresh=True))
 
     @on(ConnectionChanged)
     def on_connection(self, event: ConnectionChanged) -> None:
@@ -364,7 +379,7 @@ class DashboardScreen(WorkerCommandsScreen):
             view.refresh_events()
             view.set_summary(w)
         if event.new:
-            self.run_worker(self.relayout())
+            self.reshape(self.relayout())
         if self.interactive is not None and self.interactive is pane and w.get("state") not in ACTIVE:
             self.leave_interactive()
         self.refresh_bindings()

@@ -241,7 +241,7 @@ class SupervisorLink:
             if on_done is not None:
                 on_done(result)
 
-        self.app.run_worker(send(), group="requests")
+        self.app.run_worker(send(), group="requests", exit_on_error=False)
 
     def notify(self, op: str, **fields: Any) -> None:
         """A notification (resize): sent in order, never answered."""

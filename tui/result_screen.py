@@ -151,7 +151,7 @@ class ResultScreen(Screen[None]):
             self.undo_stack.append((before, result["version"]))
             self.reload(keep=section)
 
-        self.run_worker(send(), group="result")
+        self.run_worker(send(), group="result", exit_on_error=False)
 
     def action_cursor(self, step: int) -> None:
         options = self.query_one("#sections", OptionList)
@@ -219,7 +219,7 @@ class ResultScreen(Screen[None]):
                 self.notify(f"cannot undo: {exc}", severity="error", timeout=8)
             self.reload()
 
-        self.run_worker(send(), group="result")
+        self.run_worker(send(), group="result", exit_on_error=False)
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.text)

@@ -3,13 +3,13 @@ fake model server on 127.0.0.1, run through podium; and the adapters on bad inpu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, kill_everything_under, podium_cli, poll, screen_text
+from conftest import ROOT, eventually, eventually_sync, kill_everything_under, podium_cli, screen_text, shows
 from fake_model import FakeModel, claude_text, claude_tool, codex_home, message, shell_call
 
 from podium.sessions.agents import ClaudePrintAdapter, CodexExecAdapter, agent_mode, parse_report, prepare_codex_exec
@@ -17,6 +17,10 @@ from podium.sessions.agents import ClaudePrintAdapter, CodexExecAdapter, agent_m
 BIN = ROOT / ".tools" / "npm" / "node_modules" / ".bin"
 CODEX = str(BIN / "codex")
 CLAUDE = str(BIN / "claude")
+# What interactive codex shows when an approved command's turn is over (the model's
+# answer after the command's output), and when a denied one ends the turn.
+APPROVED = "Done."
+DENIED = "Conversation interrupted"
 REPORT = "COMPLETED: ran the command\n\nStatus: Done\nSummary: it printed hi\nVerification: `echo hi` -> hi\n"
 
 
@@ -27,22 +31,29 @@ def ws(workspace):
     kill_everything_under(workspace)
 
 
-async def _shows(client, worker: str, text: str) -> bool:
-    return text in await screen_text(client, worker)
-
-
 async def type_and_enter(client, worker: str, text: str) -> None:
     """Type into an interactive agent's prompt, then press enter (as a person would)."""
-    import asyncio
-
-    await client.request("input", worker=worker, data=text)
+    client.send_keys(worker, text.encode())
+    await eventually(lambda: shows(client, worker, text), what=f"{text!r} typed into {worker}'s prompt", show=lambda: screen_text(client, worker))
+    # A person's enter comes a moment after the text: an agent's TUI reads text and enter
+    # arriving together as a paste (a newline in the prompt), not as a submit.
     await asyncio.sleep(0.3)
-    await client.request("input", worker=worker, data="\r")
+    client.send_keys(worker, b"\r")
 
 
-async def first_decision(client):
-    items = await poll(lambda: client.request("decisions"))
-    return items[0] if items else None
+async def first_decision(client, worker: str):
+    items = await eventually(lambda: client.request("decisions"), what=f"an escalation from {worker}", show=lambda: screen_text(client, worker))
+    return items[0]
+
+
+async def resolved(client, esc_id: str) -> dict:
+    """The escalation once the supervisor has seen its answer take (the prompt left the screen)."""
+
+    async def look():
+        (esc,) = [e for e in await client.request("decisions", states="all") if e["id"] == esc_id]
+        return esc if esc["state"] == "resolved" else None
+
+    return await eventually(look, what=f"escalation {esc_id} resolved")
 
 
 def cli_env(extra: dict[str, str]) -> dict[str, str]:
@@ -61,14 +72,13 @@ def run(ws: Path, *args: str, env: dict[str, str] | None = None, timeout: float 
 
 
 def wait_ended(ws: Path, name: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        workers = {w["name"]: w for w in json.loads(run(ws, "ls", "--json").stdout)}
-        w = workers.get(name)
-        if w and w["state"] not in ("starting", "running", "paused"):
-            return w
-        time.sleep(0.2)
-    raise AssertionError(f"{name} did not end: {w}")
+    seen: dict = {}
+
+    def ended():
+        seen["w"] = w = {w["name"]: w for w in json.loads(run(ws, "ls", "--json").stdout)}.get(name)
+        return w if w and w["state"] not in ("starting", "running", "paused") else None
+
+    return eventually_sync(ended, timeout=timeout, every=0.2, what=f"{name} to end", show=lambda: seen.get("w"))
 
 
 # -- adapters, no CLI --------------------------------------------------------------------
@@ -112,6 +122,7 @@ def test_reports_set_blocked_and_needs_review(tmp_path):
 
 
 # -- the real codex exec ------------------------------------------------------------------
+@pytest.mark.slow
 def test_real_codex_exec_runs_a_command_answers_and_resumes(ws, tmp_path):
     turns = [[shell_call("echo hi from the worker")], [message(REPORT)], [message("COMPLETED: resumed fine\n\nStatus: Done\n")]]
     with FakeModel(codex_turns=turns) as fm:
@@ -148,6 +159,7 @@ def test_real_codex_exec_runs_a_command_answers_and_resumes(ws, tmp_path):
         assert meta.count("[[runs]]") == 2 and "resume" in meta
 
 
+@pytest.mark.slow
 def test_real_codex_exec_failed_turn_is_not_done(ws, tmp_path):
     with FakeModel(codex_turns=["fail"]) as fm:
         env = cli_env(codex_home(tmp_path / "codex-home", fm.port))
@@ -188,6 +200,7 @@ def claude_env(tmp_path: Path, fm: FakeModel) -> dict[str, str]:
     )
 
 
+@pytest.mark.slow
 def test_real_claude_print_mode_and_its_resume(ws, tmp_path):
     turns = [[claude_text("COMPLETED: said hello\n\nStatus: Done\nSummary: greeted")], [claude_text("BLOCKED: need a key\n\nStatus: Blocked")]]
     with FakeModel(claude_turns=turns) as fm:
@@ -213,6 +226,7 @@ def test_real_claude_print_mode_and_its_resume(ws, tmp_path):
         assert "go on" in json.dumps(resumed["messages"][-1])
 
 
+@pytest.mark.slow
 async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
     """The interactive codex TUI in a real PTY, drawn in a dashboard pane, typed into."""
     from conftest import shut_down
@@ -230,20 +244,16 @@ async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
             app = PodiumApp(workspace, autostart=False, config=Config())
             async with app.run_test(size=(130, 44)) as pilot:
 
-                def screen_has(text: str) -> bool:
+                def pane_rows() -> list[str]:
                     pane = app.dashboard.panes.get("ix")
-                    return pane is not None and any(text in row for row in pane.screen_text())
+                    return pane.screen_text() if pane is not None else []
 
                 async def wait(text: str) -> None:
-                    for _ in range(300):
-                        if screen_has(text):
-                            return
-                        await pilot.pause(0.05)
-                    raise AssertionError(f"{text!r} not on the pane: {app.dashboard.panes['ix'].screen_text()}")
+                    await eventually(lambda: any(text in row for row in pane_rows()), pilot=pilot, what=f"{text!r} on the pane", show=pane_rows)
 
                 await wait("OpenAI Codex")
                 await wait("Ask Codex to do anything")
-                assert app.roster["ix"]["mode"] == "codex"
+                assert app.link.roster["ix"]["mode"] == "codex"
                 await pilot.press("1", "enter", *"say hello")
                 await wait("say hello")
                 await pilot.press("enter")
@@ -254,11 +264,10 @@ async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
             await shut_down(client, workspace)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("choice", ["approve", "deny"])
 async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspace, tmp_path, choice):
     """codex asks to run an escalated command → the inbox has it → y runs it, n does not."""
-    import asyncio
-
     from conftest import shut_down
 
     from podium.sessions.client import connect_or_start
@@ -273,30 +282,25 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
             argv = [CODEX, "--no-daemon", "-a", "on-request", "-s", "workspace-write"]
             await client.request("spawn", name="ix", argv=argv, env=env, cwd=str(workspace))
 
-            await poll(lambda: _shows(client, "ix", "Ask Codex to do anything"))
+            await eventually(lambda: shows(client, "ix", "Ask Codex to do anything"), what="codex's prompt", show=lambda: screen_text(client, "ix"))
             await type_and_enter(client, "ix", "please escalate")
-            esc = await first_decision(client)
-            assert esc is not None, await screen_text(client, "ix")
+            esc = await first_decision(client, "ix")
             assert (esc["recogniser"], esc["command"], esc["reason"]) == ("codex-exec", f"touch {target}", "Need to create a file outside the workspace")
             assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "waiting"
             answered = await client.request("answer", escalation=esc["id"], choice=choice)
             assert answered["answer"]["keys"] == ("y" if choice == "approve" else "\x1b").encode().hex()
-            for _ in range(200):
-                done = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]][0]
-                if done["state"] == "resolved":
-                    break
-                await asyncio.sleep(0.05)
-            assert done["state"] == "resolved"
-            await asyncio.sleep(1.0)
+            assert (await resolved(client, esc["id"]))["state"] == "resolved"
+            # codex says what became of the command: wait for that, then look at the file.
+            outcome = APPROVED if choice == "approve" else DENIED
+            await eventually(lambda: shows(client, "ix", outcome), what=f"codex showing {outcome!r}", show=lambda: screen_text(client, "ix"))
             assert target.exists() == (choice == "approve")
             assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "running"
         finally:
             await shut_down(client, workspace)
 
 
+@pytest.mark.slow
 async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp_path):
-    import asyncio
-
     from conftest import shut_down
     from fake_model import has_tool_result, last_user_text
 
@@ -334,20 +338,15 @@ async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp
         try:
             await client.request("spawn", name="cl", argv=[CLAUDE], env=env, cwd=str(workspace))
 
-            await poll(lambda: _shows(client, "cl", "shortcuts"))
+            await eventually(lambda: shows(client, "cl", "shortcuts"), what="claude's prompt", show=lambda: screen_text(client, "cl"))
             await type_and_enter(client, "cl", "Please run a command")
-            esc = await first_decision(client)
-            assert esc is not None, await screen_text(client, "cl")
+            esc = await first_decision(client, "cl")
             assert (esc["recogniser"], esc["command"], esc["reason"]) == ("claude-bash", f"touch {target}", "Make a file")
             assert not target.exists()
             await client.request("answer", escalation=esc["id"], choice="approve")
-            await poll(lambda: _shows(client, "cl", "Done, the file exists."))
+            await eventually(lambda: shows(client, "cl", "Done, the file exists."), what="claude's answer after the command", show=lambda: screen_text(client, "cl"))
             assert target.exists()
-            for _ in range(100):
-                done = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]][0]
-                if done["state"] == "resolved":
-                    break
-                await asyncio.sleep(0.05)
+            done = await resolved(client, esc["id"])
             assert done["state"] == "resolved" and done["answer"]["keys"] == b"1\r".hex()
         finally:
             await shut_down(client, workspace)

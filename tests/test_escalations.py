@@ -7,11 +7,10 @@ import asyncio
 import json
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
-from conftest import shut_down, text_of
+from conftest import eventually, notices, record_notices, shut_down, text_of
 
 from podium.sessions.client import RequestFailed, SupervisorClient, connect_or_start
 from podium.sessions.escalations import load_recognisers, parse_card
@@ -72,16 +71,6 @@ def test_cards_parse_and_bad_ones_say_where():
         parse_card("# x\n## Options\nA. a\nB. b\n## Recommended: Z\n", "card.md")
 
 
-async def wait_for(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out: {what}")
-
-
 async def pending(client, worker=None):
     items = await client.request("decisions")
     return [e for e in items if e["state"] == "pending" and (worker is None or e["worker"] == worker)]
@@ -105,13 +94,13 @@ async def test_yes_no_prompt_waits_approves_and_denies(room, tmp_path):
     script = tmp_path / "yn.py"
     script.write_text(YN)
     await client.request("spawn", name="drop", argv=[sys.executable, "-u", str(script)])
-    (esc,) = await wait_for(lambda: pending(client, "drop"), what="an escalation")
+    (esc,) = await eventually(lambda: pending(client, "drop"), what="an escalation")
     assert esc["tier"] == "gate" and esc["source"] == "screen" and esc["recogniser"] == "generic-yn"
     assert esc["question"] == "Drop table users? [y/N]" and "about to drop the staging table" in esc["lines"]
     assert (await state_of(client, "drop"))["state"] == "waiting"
     answered = await client.request("answer", escalation=esc["id"], choice="approve")
     assert answered["state"] == "answered"
-    w = await wait_for(lambda: _ended(client, "drop"), what="the worker to end")
+    w = await eventually(lambda: _ended(client, "drop"), what="the worker to end")
     assert w["state"] == "done"
     transcript = (ws / ".podium/workers/drop/transcript.log").read_bytes()
     assert b"dropped" in transcript
@@ -119,9 +108,9 @@ async def test_yes_no_prompt_waits_approves_and_denies(room, tmp_path):
     assert final["state"] == "resolved" and final["answer"]["choice"] == "approve"
     # deny
     await client.request("spawn", name="keep", argv=[sys.executable, "-u", str(script)])
-    (esc2,) = await wait_for(lambda: pending(client, "keep"), what="a second escalation")
+    (esc2,) = await eventually(lambda: pending(client, "keep"), what="a second escalation")
     await client.request("answer", escalation=esc2["id"], choice="deny")
-    w = await wait_for(lambda: _ended(client, "keep"))
+    w = await eventually(lambda: _ended(client, "keep"), what="keep to end")
     assert w["exit_code"] == 3 and b"kept it" in (ws / ".podium/workers/keep/transcript.log").read_bytes()
     journal = [json.loads(line) for line in (ws / ".podium/journal.jsonl").read_text().splitlines()]
     assert [e["choice"] for e in journal if e["type"] == "answer"] == ["approve", "deny"]
@@ -137,7 +126,7 @@ async def test_two_clients_answer_at_once_exactly_one_is_delivered(room, tmp_pat
     script = tmp_path / "yn.py"
     script.write_text(YN)
     await client.request("spawn", name="race", argv=[sys.executable, "-u", str(script)])
-    (esc,) = await wait_for(lambda: pending(client, "race"))
+    (esc,) = await eventually(lambda: pending(client, "race"), what="an escalation from race")
     other = await SupervisorClient.connect(ws, client="other")
     try:
         results = await asyncio.gather(
@@ -149,11 +138,12 @@ async def test_two_clients_answer_at_once_exactly_one_is_delivered(room, tmp_pat
         await other.close()
     errors = [r for r in results if isinstance(r, RequestFailed)]
     assert len(errors) == 1 and "already" in str(errors[0])
-    await wait_for(lambda: _ended(client, "race"))
+    await eventually(lambda: _ended(client, "race"), what="race to end")
     transcript = (ws / ".podium/workers/race/transcript.log").read_bytes()
     assert transcript.count(b"dropped") + transcript.count(b"kept it") == 1
 
 
+@pytest.mark.slow
 async def test_an_answer_that_does_not_take_comes_back(room, tmp_path):
     ws, client = room
     # A program that draws an approval dialog like codex's and ignores every key.
@@ -167,10 +157,10 @@ async def test_an_answer_that_does_not_take_comes_back(room, tmp_path):
         """
     ))
     await client.request("spawn", name="deaf", argv=[sys.executable, "-u", str(deaf)])
-    (esc,) = await wait_for(lambda: pending(client, "deaf"))
+    (esc,) = await eventually(lambda: pending(client, "deaf"), what="an escalation from deaf")
     assert esc["recogniser"] == "codex-exec" and esc["command"] == "rm -rf build"
     await client.request("answer", escalation=esc["id"], choice="approve")
-    back = await wait_for(lambda: _noted(client, "deaf"), what="the escalation to come back")
+    back = await eventually(lambda: _noted(client, "deaf"), what="the escalation to come back")
     assert back["id"] == esc["id"] and back["state"] == "pending"
     assert back["note"].startswith("the prompt was still on the screen 1.5 s after the answer")
     assert (await state_of(client, "deaf"))["state"] == "waiting"
@@ -181,6 +171,7 @@ async def _noted(client, worker):
     return items[0] if items and items[0]["note"] else None
 
 
+@pytest.mark.slow
 async def test_decision_cards_answered_malformed_and_defaulted(room):
     ws, client = room
     pending_dir = ws / ".podium/decisions/pending"
@@ -190,7 +181,7 @@ async def test_decision_cards_answered_malformed_and_defaulted(room):
     )
     (pending_dir / "broken.md").write_text("# Decision: nothing to choose\n\n## Context\nno options here\n")
     (pending_dir / "timeout.md").write_text("# Decision: rotate keys?\n## Options\nA. Rotate\nB. Skip\n## Default: A after 2s\n")
-    items = await wait_for(lambda: _cards(client, 3), what="three cards")
+    items = await eventually(lambda: _cards(client, 3), what="three cards")
     by_q = {e["question"]: e for e in items}
     malformed = by_q["malformed decision card broken.md"]
     assert malformed["state"] == "malformed" and "broken.md: no options" in malformed["note"]
@@ -203,7 +194,7 @@ async def test_decision_cards_answered_malformed_and_defaulted(room):
     assert "## Answer" in resolved and "Chosen: A. Deploy now" in resolved and "By: alice" in resolved and "At: " in resolved
     assert not (pending_dir / "deploy.md").exists()
     # The third card's default is applied when its timeout passes, and the journal says so.
-    await wait_for(lambda: _file_exists(ws / ".podium/decisions/resolved/timeout.md"), timeout=10, what="the default")
+    await eventually(lambda: (ws / ".podium/decisions/resolved/timeout.md").exists(), timeout=10, what="the default")
     text = (ws / ".podium/decisions/resolved/timeout.md").read_text()
     assert "Chosen: A. Rotate" in text and "By: podium" in text and "default after 2 s" in text
     journal = [json.loads(line) for line in (ws / ".podium/journal.jsonl").read_text().splitlines()]
@@ -213,10 +204,6 @@ async def test_decision_cards_answered_malformed_and_defaulted(room):
 async def _cards(client, n):
     items = [e for e in await client.request("decisions") if e["source"] == "card"]
     return items if len(items) >= n else None
-
-
-async def _file_exists(path):
-    return path.exists()
 
 
 async def test_podium_raises_its_own_escalations_through_the_same_inbox(room):
@@ -237,7 +224,7 @@ async def test_a_tier_rule_makes_a_prompt_autonomous(workspace, tmp_path, monkey
         script = tmp_path / "yn.py"
         script.write_text(YN)
         await client.request("spawn", name="auto-drop", argv=[sys.executable, "-u", str(script)])
-        w = await wait_for(lambda: _ended(client, "auto-drop"))
+        w = await eventually(lambda: _ended(client, "auto-drop"), what="auto-drop to end")
         assert w["state"] == "done"  # podium answered yes by itself
         journal = [json.loads(line) for line in (workspace / ".podium/journal.jsonl").read_text().splitlines()]
         esc = [e for e in journal if e["type"] == "escalation" and e.get("tier") == "autonomous"]
@@ -246,6 +233,7 @@ async def test_a_tier_rule_makes_a_prompt_autonomous(workspace, tmp_path, monkey
         await shut_down(client, workspace)
 
 
+@pytest.mark.slow
 async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):
     from podium.tui.app import PodiumApp
     from podium.sessions.config import Config
@@ -256,51 +244,50 @@ async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):
     script = tmp_path / "yn.py"
     script.write_text(YN)
     app = PodiumApp(ws, autostart=False, config=Config())
+    record_notices(app)
     bells: list[int] = []
     app.bell = lambda: bells.append(1)
     async with app.run_test(size=(150, 45)) as pilot:
 
-        async def until(predicate, what):
-            for _ in range(300):
-                if predicate():
-                    return
-                await pilot.pause(0.05)
-            raise AssertionError(what)
+        def inbox_text() -> str:
+            return text_of(app.screen.query_one("#inbox-text")) if isinstance(app.screen, InboxScreen) else ""
 
         await client.request("spawn", name="one", argv=[sys.executable, "-u", str(script)])
-        await until(lambda: any(e["state"] == "pending" for e in app.escalations.values()), "an escalation in the app")
+        await eventually(lambda: any(e["state"] == "pending" for e in app.link.escalations.values()), pilot=pilot, what="an escalation in the app")
         banner = app.dashboard.query_one(EscalationBanner)
-        assert banner.has_class("-shown") and "1 waiting for you" in str(banner.render())
+        await eventually(lambda: banner.has_class("-shown") and "1 waiting for you" in str(banner.render()), pilot=pilot, what="the banner")
         assert app.dashboard.query_one("StatusBar").escalations == 1
         assert bells == [1]
+        await eventually(lambda: "one waits: Drop table users? [y/N]" in notices(app), pilot=pilot, what="the approval-needed toast", show=lambda: (notices(app), list(app.link.escalations.values())))
         await pilot.press("e")
         assert isinstance(app.screen, InboxScreen)
-        await pilot.pause(0.2)
-        detail = text_of(app.screen.query_one("#inbox-text"))
+        await eventually(lambda: "Drop table users? [y/N]" in inbox_text(), pilot=pilot, what="the escalation's detail in the inbox")
+        detail = inbox_text()
         assert "Drop table users? [y/N]" in detail and "about to drop the staging table" in detail
         await pilot.press("y")
-        await until(lambda: app.roster.get("one", {}).get("state") == "done", "approved from the inbox")
-        await until(lambda: not banner.has_class("-shown"), "banner gone")
+        await eventually(lambda: app.link.roster.get("one", {}).get("state") == "done", pilot=pilot, what="approved from the inbox")
+        await eventually(lambda: not banner.has_class("-shown"), pilot=pilot, what="banner gone")
         await pilot.press("escape")
         # On a focused waiting worker, n answers directly (n is 'new worker' otherwise).
         await client.request("spawn", name="two", argv=[sys.executable, "-u", str(script)])
-        await until(lambda: app.roster.get("two", {}).get("state") == "waiting", "two waiting")
-        await until(lambda: "two" in app.dashboard.panes, "two's pane")
+        await eventually(lambda: app.link.roster.get("two", {}).get("state") == "waiting", pilot=pilot, what="two waiting")
+        await eventually(lambda: "two" in app.dashboard.panes, pilot=pilot, what="two's pane")
         await pilot.press("2")
-        await until(lambda: app.focused is app.dashboard.panes["two"], "two focused")
+        await eventually(lambda: app.focused is app.dashboard.panes["two"], pilot=pilot, what="two focused")
         await pilot.press("n")
-        await until(lambda: app.roster["two"]["state"] == "failed" and app.roster["two"]["exit_code"] == 3, "denied")
+        await eventually(lambda: app.link.roster["two"]["state"] == "failed" and app.link.roster["two"]["exit_code"] == 3, pilot=pilot, what="denied")
         assert not isinstance(app.screen, InboxScreen) and app.screen is app.dashboard  # no new-worker dialog
         # A card, answered with its option letter.
         pending_dir = ws / ".podium/decisions/pending"
         pending_dir.mkdir(parents=True, exist_ok=True)
         (pending_dir / "pick.md").write_text("# Decision: which cache?\n## Options\nA. Redis\nB. Memcached\nC. None\n## Recommended: A\n")
-        await until(lambda: any(e["source"] == "card" and e["state"] == "pending" for e in app.escalations.values()), "the card")
+        await eventually(lambda: any(e["source"] == "card" and e["state"] == "pending" for e in app.link.escalations.values()), pilot=pilot, what="the card")
         await pilot.press("e")
-        await pilot.pause(0.2)
-        assert "B  Memcached" in text_of(app.screen.query_one("#inbox-text"))
+        assert isinstance(app.screen, InboxScreen)
+        await eventually(lambda: "which cache?" in inbox_text(), pilot=pilot, what="the card's detail in the inbox")
+        assert "B  Memcached" in inbox_text()
         await pilot.press("B")
-        await until(lambda: (ws / ".podium/decisions/resolved/pick.md").exists(), "card answered")
+        await eventually(lambda: (ws / ".podium/decisions/resolved/pick.md").exists(), pilot=pilot, what="card answered")
         assert "Chosen: B. Memcached" in (ws / ".podium/decisions/resolved/pick.md").read_text()
 
 
@@ -311,13 +298,13 @@ async def test_back_to_back_prompts_are_separate_escalations(room, tmp_path):
         'a = input("Delete files? [y/N] ")\nb = input("Also delete backups? [y/N] ")\nprint("answers", a, b)\n'
     )
     await client.request("spawn", name="twice", argv=[sys.executable, "-u", str(two)])
-    (first,) = await wait_for(lambda: pending(client, "twice"), what="the first prompt")
+    (first,) = await eventually(lambda: pending(client, "twice"), what="the first prompt")
     assert first["question"] == "Delete files? [y/N]"
     await client.request("answer", escalation=first["id"], choice="approve")
-    second = await wait_for(lambda: _other(client, "twice", first["id"]), what="the second prompt")
+    second = await eventually(lambda: _other(client, "twice", first["id"]), what="the second prompt")
     assert second["question"] == "Also delete backups? [y/N]"
     await client.request("answer", escalation=second["id"], choice="deny")
-    w = await wait_for(lambda: _ended(client, "twice"))
+    w = await eventually(lambda: _ended(client, "twice"), what="twice to end")
     assert w["state"] == "done" and b"answers y n" in (ws / ".podium/workers/twice/transcript.log").read_bytes()
 
 
@@ -340,10 +327,10 @@ async def test_a_next_dialog_with_another_command_is_a_new_escalation(room, tmp_
         """
     ))
     await client.request("spawn", name="dlg", argv=[sys.executable, "-u", str(dialogs)])
-    (first,) = await wait_for(lambda: pending(client, "dlg"))
+    (first,) = await eventually(lambda: pending(client, "dlg"), what="an escalation from dlg")
     assert first["command"] == "ls -la"
     await client.request("answer", escalation=first["id"], choice="approve")
-    second = await wait_for(lambda: _other(client, "dlg", first["id"]), what="the second dialog")
+    second = await eventually(lambda: _other(client, "dlg", first["id"]), what="the second dialog")
     assert second["command"] == "rm -rf build" and not second["note"]
     done = [e for e in await client.request("decisions", states="all") if e["id"] == first["id"]][0]
     assert done["state"] == "resolved" and done["command"] == "ls -la"
@@ -361,11 +348,11 @@ async def test_rewritten_cards_are_read_again_and_junk_files_are_skipped(room):
     (pending_dir / ".#lock.md").symlink_to("/nonexistent/target")  # an editor's lock file
     card = pending_dir / "plan.md"
     card.write_text("# Decision: plan\n## Context\nhalf written")
-    first = await wait_for(lambda: _cards(client, 1), what="the half-written card")
+    first = await eventually(lambda: _cards(client, 1), what="the half-written card")
     assert first[0]["state"] == "malformed"
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(0.6)  # the scenario: the worker finishes the card a moment later
     card.write_text("# Decision: plan\n## Options\nA. Ship\nB. Hold\n## Recommended: A\n")
-    fixed = await wait_for(lambda: _pending_cards(client), what="the rewritten card")
+    fixed = await eventually(lambda: _pending_cards(client), what="the rewritten card")
     assert [o["key"] for o in fixed[0]["options"]] == ["A", "B"]
     done = await client.request("answer", escalation=fixed[0]["id"], choice="B")
     assert done["answer"]["label"] == "Hold"

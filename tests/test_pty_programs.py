@@ -2,33 +2,64 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+from pathlib import Path
 
 import pyte
+import pytest
+from conftest import eventually, wait_state
 
-from podium.sessions.pty_session import PtySession
-from podium.sessions.screen import LiveScreen
-from podium.sessions.transcript import LineIndex, TranscriptWriter
-
-
-async def run_with_screen(argv, tmp_path, columns=80, lines=24, timeout=60, pump_every=1 / 30):
-    tw = TranscriptWriter(tmp_path / "w")
-    pty = PtySession(argv, cwd=tmp_path, columns=columns, lines=lines, transcript=tw)
-    live = LiveScreen(columns, lines, reply=lambda s: pty.write(s.encode()) if pty.running else None)
-    pty.listeners.append(live.write)
-    pty.start()
-
-    async def renderer():
-        while not pty.exited.is_set():
-            live.pump()
-            await asyncio.sleep(pump_every)
-
-    task = asyncio.create_task(renderer())
-    return pty, live, tw, task
+from podium.sessions.transcript import LineIndex
 
 
-async def test_curses_program_is_drawn_correctly(tmp_path, script):
+class Program:
+    """A program run the way podium runs every worker (supervisor, holder, a real PTY),
+    its screen read back as a client sees it."""
+
+    def __init__(self, client, workspace: Path, name: str):
+        self.client = client
+        self.name = name
+        self.transcript = workspace / ".podium/workers" / name / "transcript.log"
+
+    async def rows(self) -> list[str]:
+        snap = await self.client.request("screen", worker=self.name)
+        return ["".join(run[0] for run in snap["lines"][str(y)]) for y in range(snap["rows"])]
+
+    def send(self, data: bytes) -> None:
+        self.client.send_keys(self.name, data)
+
+    async def ended(self, timeout: float = 60) -> dict:
+        return await wait_state(self.client, self.name, ("done", "failed", "interrupted", "lost"), timeout=timeout)
+
+
+async def run_program(supervised, argv, name: str, columns: int = 80, lines: int = 24) -> Program:
+    workspace, client = supervised
+    await client.request("spawn", name=name, argv=argv, cols=columns, rows=lines)
+    return Program(client, workspace, name)
+
+
+def trimmed(rows: list[str]) -> list[str]:
+    """Rows as text without trailing blanks (the supervisor sends no trailing blanks)."""
+    return [row.rstrip() for row in rows]
+
+
+def border_problems(rows: list[str]) -> list[str]:
+    """What is missing or wrong in a border round the whole screen (box-drawing, ASCII or
+    the DEC line-drawing letters a terminal without the charset shows). A row's right
+    edge is its last character: a wide character takes two cells but one character."""
+    empty = [f"row {y} is empty" for y, row in enumerate(rows) if not row]
+    if empty:
+        return empty
+    top, bottom, middle = rows[0], rows[-1], rows[1:-1]
+    cells = [("top-left", top[0], "┌+l"), ("top-right", top[-1], "┐+k"), ("bottom-left", bottom[0], "└+m"), ("bottom-right", bottom[-1], "┘+j")]
+    cells += [(f"top {x}", top[x], "─-q") for x in range(1, len(top) - 1)]
+    cells += [(f"bottom {x}", bottom[x], "─-q") for x in range(1, len(bottom) - 1)]
+    cells += [(f"left {y}", row[0], "│|x") for y, row in enumerate(middle, start=1)]
+    cells += [(f"right {y}", row[-1], "│|x") for y, row in enumerate(middle, start=1)]
+    return [f"{where}: {char!r} not one of {ok!r}" for where, char, ok in cells if char not in ok]
+
+
+async def test_curses_program_is_drawn_correctly(supervised, script):
     argv = script(
         "cursesapp",
         """
@@ -46,26 +77,31 @@ async def test_curses_program_is_drawn_correctly(tmp_path, script):
         print("bye")
         """,
     )
-    pty, live, tw, task = await run_with_screen(argv, tmp_path, 60, 15)
-    for _ in range(100):
-        await asyncio.sleep(0.05)
-        live.pump()
-        if "status: waiting for q" in live.text():
-            break
-    rows = live.text_lines()
+    prog = await run_program(supervised, argv, "curses", 60, 15)
+    seen: list[str] = []
+
+    async def drawn() -> bool:
+        seen[:] = await prog.rows()
+        return border_problems(seen) == [] and any("status: waiting for q" in row for row in seen)
+
+    # The whole screen, every corner and edge of the border included, is what is asserted:
+    # wait for exactly that (curses may draw the last corner in a later write).
+    await eventually(drawn, what="the curses screen with its complete border", show=lambda: "\n".join(seen))
+    rows = seen
+    assert border_problems(rows) == []
+    assert len(rows) == 15 and len(rows[0]) == len(rows[14]) == 60
+    assert (rows[0][0], rows[0][59], rows[14][0], rows[14][59]) in [("┌", "┐", "└", "┘"), ("+", "+", "+", "+"), ("l", "k", "m", "j")]
     assert rows[3][10:27] == "HELLO FROM CURSES"
     assert rows[5][10:18].startswith("wide: 漢字")
     assert rows[10][4:25] == "status: waiting for q"
-    assert rows[0][0] in "┌+l" and rows[14][59] in "┘+j"
-    pty.write(b"q")
-    assert await pty.wait(10) == 0
-    task.cancel()
-    live.pump()
-    assert "bye" in live.text()
-    tw.close()
+    prog.send(b"q")
+    ended = await prog.ended(10)
+    assert (ended["state"], ended["exit_code"]) == ("done", 0)
+    assert any("bye" in row for row in await prog.rows())
 
 
-async def test_flood_transcript_is_byte_identical_and_screen_equals_full_emulation(tmp_path, script):
+@pytest.mark.slow
+async def test_flood_transcript_is_byte_identical_and_screen_equals_full_emulation(supervised, tmp_path, script):
     # The child puts its terminal in raw mode so the PTY does not rewrite \n, writes ~4 MB of
     # mixed output (colours, long lines, invalid UTF-8), and reports its own sha256 beside.
     argv = script(
@@ -92,20 +128,16 @@ async def test_flood_transcript_is_byte_identical_and_screen_equals_full_emulati
         open({str(tmp_path / 'sum')!r}, "w").write(h.hexdigest())
         """,
     )
-    pty, live, tw, task = await run_with_screen(argv, tmp_path, 100, 30)
-    assert await pty.wait(60) == 0
-    task.cancel()
-    live.pump()
-    tw.close()
-    transcript = (tmp_path / "w" / "transcript.log").read_bytes()
+    prog = await run_program(supervised, argv, "flood", 100, 30)
+    assert (await prog.ended())["exit_code"] == 0
+    transcript = prog.transcript.read_bytes()
     assert hashlib.sha256(transcript).hexdigest() == (tmp_path / "sum").read_text()
-    assert live.skips >= 1, "a 4 MB flood should have been skipped, not emulated byte by byte"
     full = pyte.Screen(100, 30)
     pyte.ByteStream(full).feed(transcript)
-    assert live.text_lines() == list(full.display)
+    assert trimmed(await prog.rows()) == trimmed(full.display)
 
 
-async def test_invalid_utf8_and_a_10mb_line(tmp_path, script):
+async def test_invalid_utf8_and_a_10mb_line(supervised, script):
     argv = script(
         "bad",
         """
@@ -116,23 +148,21 @@ async def test_invalid_utf8_and_a_10mb_line(tmp_path, script):
         os.write(1, b"\\r\\ndone\\r\\n")
         """,
     )
-    pty, live, tw, task = await run_with_screen(argv, tmp_path, 80, 24)
-    assert await pty.wait(60) == 0
-    task.cancel()
-    live.pump()
-    tw.close()
-    data = (tmp_path / "w" / "transcript.log").read_bytes()
+    prog = await run_program(supervised, argv, "bad", 80, 24)
+    assert (await prog.ended())["exit_code"] == 0
+    data = prog.transcript.read_bytes()
     assert len(data) == len(b"ok \xff\xfe \xe2\x98 broken\r\n") + 10 * 1024 * 1024 + len(b"\r\ndone\r\n")
-    assert live.text_lines()[-2].rstrip() == "done"
-    assert live.text_lines()[-3] == "Z" * 80
-    assert live.text_lines()[0] == "Z" * 80  # the long line fills every row above
-    idx = LineIndex(tmp_path / "w")
+    rows = await prog.rows()
+    assert rows[-2].rstrip() == "done"
+    assert rows[-3] == "Z" * 80
+    assert rows[0] == "Z" * 80  # the long line fills every row above
+    idx = LineIndex(prog.transcript.parent)
     assert idx.line_count == 3
     assert len(idx.line(1)) == 64 * 1024  # a huge line comes back cut, not whole
     assert idx.line(2) == b"done\r"
 
 
-async def test_escape_flood_stays_contained(tmp_path, script):
+async def test_escape_flood_stays_contained(supervised, script):
     argv = script(
         "escapes",
         """
@@ -145,16 +175,14 @@ async def test_escape_flood_stays_contained(tmp_path, script):
         os.write(1, b"\\x1b[?1049l\\x1b[2J\\x1b[Hsurvived\\r\\n")
         """,
     )
-    pty, live, tw, task = await run_with_screen(argv, tmp_path, 80, 24)
-    assert await pty.wait(60) == 0
-    task.cancel()
-    live.pump()
-    tw.close()
-    assert live.text_lines()[0].rstrip() == "survived"
-    assert all("\x1b" not in row and "\x07" not in row for row in live.text_lines())
+    prog = await run_program(supervised, argv, "escapes", 80, 24)
+    assert (await prog.ended())["exit_code"] == 0
+    rows = await prog.rows()
+    assert rows[0].rstrip() == "survived"
+    assert all("\x1b" not in row and "\x07" not in row for row in rows)
 
 
-async def test_program_that_closes_its_terminal_early(tmp_path, script):
+async def test_program_that_closes_its_terminal_early(supervised, script):
     argv = script(
         "closer",
         """
@@ -166,31 +194,28 @@ async def test_program_that_closes_its_terminal_early(tmp_path, script):
         os._exit(5)
         """,
     )
-    pty, live, tw, task = await run_with_screen(argv, tmp_path)
-    assert await pty.wait(10) == 5
-    task.cancel()
-    live.pump()
-    tw.close()
-    assert (tmp_path / "w" / "transcript.log").read_bytes() == b"last words\r\n"
+    prog = await run_program(supervised, argv, "closer")
+    assert (await prog.ended(10))["exit_code"] == 5
+    assert prog.transcript.read_bytes() == b"last words\r\n"
 
 
-async def test_background_grandchild_does_not_hold_the_exit(ux):
+async def test_background_grandchild_does_not_hold_the_exit(execs):
     # The shell exits while `sleep` still holds the terminal: the exit is reported anyway.
-    r = await ux.exec_command("sleep 5 & echo parent done", yield_time_ms=3000)
+    r = await execs.exec_command("sleep 5 & echo parent done", yield_time_ms=3000)
     assert r["exit_code"] == 0
     assert "parent done" in r["output"]
 
 
-async def test_missing_command_and_missing_cwd(ux, workspace, tmp_path):
-    r = await ux.exec_command(["definitely-not-a-command-xyz", "--flag"])
+async def test_missing_command_and_missing_cwd(execs, workspace, tmp_path):
+    r = await execs.exec_command(["definitely-not-a-command-xyz", "--flag"])
     assert r == {"output": "podium: command not found: definitely-not-a-command-xyz\n", "exit_code": 127}
-    r = await ux.exec_command("definitely-not-a-command-xyz")  # via the shell: its 127
+    r = await execs.exec_command("definitely-not-a-command-xyz")  # via the shell: its 127
     assert r["exit_code"] == 127 and "not found" in r["output"]
-    r = await ux.exec_command(["ls"], workdir=tmp_path / "nowhere")
+    r = await execs.exec_command(["ls"], workdir=tmp_path / "nowhere")
     assert r["exit_code"] == 126
     assert "working directory does not exist" in r["output"]
     (tmp_path / "notexec.sh").write_text("echo hi\n")
-    r = await ux.exec_command([str(tmp_path / "notexec.sh")])
+    r = await execs.exec_command([str(tmp_path / "notexec.sh")])
     assert r["exit_code"] == 126 and "not executable" in r["output"]
     # The failure is in the worker's transcript too, so a pane can show it.
     logs = sorted((workspace / ".podium/workers").glob("*/transcript.log"))

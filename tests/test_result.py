@@ -3,11 +3,10 @@ version (conflicts refused), external edits win, JSON out."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
-from conftest import kill_everything_under, podium_cli
+from conftest import eventually, eventually_sync, kill_everything_under, notices, podium_cli, record_notices, shows
 
 from podium.sessions.result import CuratedResult, ResultConflict, parse, version_of
 
@@ -55,6 +54,12 @@ def test_parse_keeps_what_the_person_wrote_around_sections():
     assert parse(doc.render()).render() == doc.render()
 
 
+CONFLICT = (
+    "{path} changed since you opened it (someone else saved, or it was edited outside podium); "
+    "your change was not applied: look at the new version and make it again"
+)
+
+
 @pytest.fixture
 def ws(workspace):
     yield workspace
@@ -65,10 +70,13 @@ def ws(workspace):
 def test_promote_a_shell_report_through_the_cli(ws):
     report = "printf 'noise\\nCOMPLETED: tidy\\n\\nStatus: Done\\nSummary: all good\\033]0;evil\\007\\n'"
     assert podium_cli("-w", str(ws), "spawn", "s1", "--", "bash", "-c", report).returncode == 0
-    for _ in range(100):
-        r = podium_cli("-w", str(ws), "promote", "s1")
-        if r.returncode == 0:
-            break
+
+    def ended() -> bool:
+        workers = {w["name"]: w for w in json.loads(podium_cli("-w", str(ws), "ls", "--json").stdout)}
+        return workers["s1"]["state"] == "done"
+
+    eventually_sync(ended, what="s1 to finish its report")
+    r = podium_cli("-w", str(ws), "promote", "s1")
     assert r.returncode == 0, r.stderr
     r = podium_cli("-w", str(ws), "promote", "s1")
     assert r.returncode == 1 and "promoted already" in r.stderr
@@ -82,6 +90,7 @@ def test_promote_a_shell_report_through_the_cli(ws):
     assert md.startswith("# Curated result") and "\x1b" not in md
 
 
+@pytest.mark.slow
 async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspace):
     from conftest import shut_down
 
@@ -95,25 +104,22 @@ async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspa
         for name in ("alpha", "beta"):
             await client.request("spawn", name=name, argv=["bash", "-c", f"printf 'COMPLETED: {name} done\\n\\nStatus: Done\\n'; sleep 60"])
         app = PodiumApp(workspace, autostart=False, config=Config())
+        record_notices(app)
         path = workspace / ".podium/result.md"
         async with app.run_test(size=(150, 45)) as pilot:
-
-            async def until(predicate, what):
-                for _ in range(200):
-                    if predicate():
-                        return
-                    await pilot.pause(0.05)
-                raise AssertionError(what)
-
-            await until(lambda: len(app.dashboard.panes) == 2 and all(p.frames for p in app.dashboard.panes.values()), "panes")
-            await until(lambda: all(any("COMPLETED" in r for r in p.screen_text()) for p in app.dashboard.panes.values()), "reports")
+            await eventually(lambda: len(app.dashboard.panes) == 2 and all(p.frames for p in app.dashboard.panes.values()), pilot=pilot, what="panes")
+            await eventually(lambda: all(any("COMPLETED" in r for r in p.screen_text()) for p in app.dashboard.panes.values()), pilot=pilot, what="reports")
             await pilot.press("1", "p")
-            await until(lambda: path.exists(), "result.md")
+            await eventually(lambda: "promoted alpha into the result (o shows it)" in notices(app), pilot=pilot, what="the notice that alpha was promoted")
+            assert path.exists()
             await pilot.press("2", "p")
-            await until(lambda: "beta" in path.read_text(), "beta promoted")
-            await until(lambda: app.roster["alpha"]["promoted"] == ["1"], "promoted mark")
+            await eventually(lambda: "promoted beta into the result (o shows it)" in notices(app), pilot=pilot, what="the notice that beta was promoted")
+            assert "beta" in path.read_text()
+            await eventually(lambda: app.link.roster["alpha"]["promoted"] == ["1"], pilot=pilot, what="promoted mark")
+            section = next(s for s in parse(path.read_text()).sections if s.worker == "alpha").id
             await pilot.press("1", "p")  # again: flagged, not duplicated
-            await pilot.pause(0.5)
+            flagged = f"this run of alpha is in the result already (section {section}); `podium promote alpha --force` adds it again"
+            await eventually(lambda: flagged in notices(app), pilot=pilot, what="the already-promoted notice")
             assert path.read_text().count('worker="alpha"') == 1
             await pilot.press("o")
             assert isinstance(app.screen, ResultScreen)
@@ -121,21 +127,21 @@ async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspa
             order = lambda: [s.worker for s in screen.doc.sections]  # noqa: E731
             assert order() == ["alpha", "beta"]
             await pilot.press("J")  # move alpha down
-            await until(lambda: order() == ["beta", "alpha"], "reordered")
+            await eventually(lambda: order() == ["beta", "alpha"], pilot=pilot, what="reordered")
             await pilot.press("u")  # undo
-            await until(lambda: order() == ["alpha", "beta"], "undone")
+            await eventually(lambda: order() == ["alpha", "beta"], pilot=pilot, what="undone")
             await pilot.press("k", "e")  # edit alpha here
             assert isinstance(app.screen, EditSection)
             app.screen.query_one("TextArea").text = "## alpha · run 1\n\nEdited in podium."
             await pilot.press("ctrl+s")
-            await until(lambda: "Edited in podium." in path.read_text(), "edited")
+            await eventually(lambda: "Edited in podium." in path.read_text(), pilot=pilot, what="edited")
             await pilot.press("x")  # the highlight stayed on the edited section
-            await until(lambda: order() == ["beta"], "alpha removed")
+            await eventually(lambda: order() == ["beta"], pilot=pilot, what="alpha removed")
             await pilot.press("u")
-            await until(lambda: len(order()) == 2, "removal undone")
+            await eventually(lambda: len(order()) == 2, pilot=pilot, what="removal undone")
             # An edit made outside podium is picked up and shown.
             path.write_text(path.read_text().replace("Edited in podium.", "Edited in vim."))
-            await until(lambda: "Edited in vim." in screen.text, "outside edit shown")
+            await eventually(lambda: "Edited in vim." in screen.text, pilot=pilot, what="outside edit shown")
             # Another client saves first: this screen's next change is a conflict, not a loss.
             other = await SupervisorClient.connect(workspace, client="other")
             stale = screen.version
@@ -143,14 +149,17 @@ async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspa
             with pytest.raises(Exception, match="conflict"):
                 await other.request("result_change", base=stale, change="remove", section=screen.doc.sections[0].id)
             await other.close()
-            await until(lambda: order() == ["beta", "alpha"], "the other client's change shown")
+            await eventually(lambda: order() == ["beta", "alpha"], pilot=pilot, what="the other client's change shown")
             await pilot.press("c")  # copy: OSC 52 through the app
+            assert app.clipboard == screen.text == path.read_text()
+            await eventually(lambda: f"copied {len(screen.text)} characters (OSC 52)" in notices(app), pilot=pilot, what="the copy notice")
             await pilot.press("escape")
             assert app.screen is app.dashboard
     finally:
         await shut_down(client, workspace)
 
 
+@pytest.mark.slow
 async def test_journal_screen_filters_and_searches(workspace):
     from conftest import shut_down
 
@@ -163,17 +172,16 @@ async def test_journal_screen_filters_and_searches(workspace):
     try:
         await client.request("spawn", name="one", argv=["cat"])
         await client.request("spawn", name="two", argv=["cat"])
-        await client.request("input", worker="one", data="hello\r")
+        client.send_keys("one", b"hello\r")
         await client.request("interrupt", worker="two")
         journal = workspace / ".podium/journal.jsonl"
-        for _ in range(100):  # typed keys are journaled once a burst is over
-            if '"type": "input"' in journal.read_text():
-                break
-            await asyncio.sleep(0.05)
-        journal.open("a").write("this line is not json\n")
+        # Typed keys are journaled once a burst is over.
+        await eventually(lambda: '"type": "input"' in journal.read_text(), what="the typed keys in the journal")
+        with journal.open("a") as f:
+            f.write("this line is not json\n")
         app = PodiumApp(workspace, autostart=False, config=Config())
         async with app.run_test(size=(150, 45)) as pilot:
-            await pilot.pause(0.5)
+            await eventually(lambda: len(app.dashboard.panes) == 2, pilot=pilot, what="the dashboard connected")
             await pilot.press("J")
             assert isinstance(app.screen, JournalScreen)
             screen = app.screen
@@ -183,7 +191,7 @@ async def test_journal_screen_filters_and_searches(workspace):
             first = table.get_row_at(0)
             assert str(first[1]) in ("signal", "state", "input")  # newest first
             await pilot.press("w", *"two", "enter")
-            assert all(str(table.get_row_at(i)[2]) == "two" for i in range(table.row_count))
+            assert table.row_count and all(str(table.get_row_at(i)[2]) == "two" for i in range(table.row_count))
             await pilot.press("w", "ctrl+u", "enter", "t", *"input", "enter")
             rows = [table.get_row_at(i) for i in range(table.row_count)]
             assert rows and all(str(r[1]) == "input" and r[2] == "one" for r in rows)
@@ -219,36 +227,33 @@ async def test_undo_after_someone_else_changed_the_result_is_refused(workspace):
     from podium.sessions.client import SupervisorClient, connect_or_start
     from podium.tui.app import PodiumApp
     from podium.sessions.config import Config
+    from podium.tui.result_screen import ResultScreen
 
     client, _ = await connect_or_start(workspace, client="test")
     try:
         for name in ("a", "b"):
             await client.request("spawn", name=name, argv=["bash", "-c", f"printf 'COMPLETED: {name}\\n'; sleep 60"])
-        for _ in range(100):
-            try:
-                await client.request("promote", worker="a")
-                break
-            except Exception:
-                await asyncio.sleep(0.1)
+        for name in ("a", "b"):  # their reports are out: a promote finds them
+            await eventually(lambda: shows(client, name, f"COMPLETED: {name}"), what=f"{name}'s report")
+        await client.request("promote", worker="a")
         app = PodiumApp(workspace, autostart=False, config=Config())
+        record_notices(app)
         path = workspace / ".podium/result.md"
         async with app.run_test(size=(150, 45)) as pilot:
-            await pilot.pause(0.5)
-            await pilot.press("o", "x")  # remove a's section
-            for _ in range(100):
-                if 'worker="a"' not in path.read_text():
-                    break
-                await pilot.pause(0.05)
+            await eventually(lambda: len(app.dashboard.panes) == 2, pilot=pilot, what="the dashboard connected")
+            await pilot.press("o")
+            await eventually(lambda: isinstance(app.screen, ResultScreen) and [s.worker for s in app.screen.doc.sections] == ["a"], pilot=pilot, what="the result screen with a's section")
+            await pilot.press("x")  # remove a's section
+            await eventually(lambda: 'worker="a"' not in path.read_text(), pilot=pilot, what="a's section removed")
             other = await SupervisorClient.connect(workspace, client="other")
             await other.request("promote", worker="b")
             await other.close()
-            for _ in range(100):
-                if "b" in [s.worker for s in app.screen.doc.sections]:
-                    break
-                await pilot.pause(0.05)
+            await eventually(lambda: [s.worker for s in app.screen.doc.sections] == ["b"], pilot=pilot, what="b's section shown")
             await pilot.press("u")  # would bring a back and drop b: refused instead
-            await pilot.pause(0.8)
+            refused = "cannot undo: conflict: " + CONFLICT.format(path=path)
+            await eventually(lambda: refused in notices(app), pilot=pilot, what="the refused undo's notice", show=lambda: notices(app))
             text = path.read_text()
             assert 'worker="b"' in text and 'worker="a"' not in text
+            assert [s.worker for s in app.screen.doc.sections] == ["b"]
     finally:
         await shut_down(client, workspace)

@@ -158,5 +158,6 @@ def test_encoded_rows_match_the_screen():
     for y in range(4):
         encoded = "".join(str(r[0]) for r in live.encode_row(y))
         assert encoded.rstrip() == live.text_lines()[y].rstrip(), (y, encoded)
-    assert live.encode_row(0)[1] == ["red", "red", "default", 0]
-    assert live.encode_row(0)[-1] == [" ", "default", "blue", 0]
+    # Colours as the protocol carries them: None is the default, 0-15 the ANSI palette.
+    assert live.encode_row(0)[1] == ["red", 1, None, 0]
+    assert live.encode_row(0)[-1] == [" ", None, 4, 0]

@@ -1,73 +1,76 @@
-"""The exec_command / write_stdin model, against real processes in real PTYs."""
+"""The exec_command / write_stdin model (codex's unified exec), against real processes in
+real PTYs, through a real supervisor (its `exec` and `write` requests)."""
 
 from __future__ import annotations
 
-import asyncio
+import re
 import time
 
 import pytest
+from conftest import wait_state
 
-from podium.sessions import UnknownSession
-from podium.sessions.unified_exec import UnreadOutput
+from podium.sessions.client import RequestFailed
+from podium.sessions.exec_model import UnreadOutput
 
 
-async def test_echo_and_exit_code(ux):
-    r = await ux.exec_command("echo hello from podium; exit 3")
+async def test_echo_and_exit_code(execs):
+    r = await execs.exec_command("echo hello from podium; exit 3")
     assert r == {"output": "hello from podium\r\n", "exit_code": 3}
 
 
-async def test_exit_zero_argv_form(ux):
-    r = await ux.exec_command(["printf", "a\\nb\\n"])
+async def test_exit_zero_argv_form(execs):
+    r = await execs.exec_command(["printf", "a\\nb\\n"])
     assert r["exit_code"] == 0
     assert r["output"] == "a\r\nb\r\n"
 
 
-async def test_exec_returns_early_when_the_process_exits(ux):
+async def test_exec_returns_early_when_the_process_exits(execs):
     started = time.monotonic()
-    r = await ux.exec_command("true", yield_time_ms=30_000)
+    r = await execs.exec_command("true", yield_time_ms=30_000)
     assert r["exit_code"] == 0
     # A 30 s yield must not be waited out by a process that is already gone.
     assert time.monotonic() - started < 10
 
 
-async def test_running_process_gets_a_session_id_and_polls(ux):
-    r = await ux.exec_command("echo start; sleep 0.6; echo end", yield_time_ms=200)
+async def test_running_process_gets_a_session_id_and_polls(execs):
+    r = await execs.exec_command("echo start; sleep 0.6; echo end", yield_time_ms=200)
     assert "session_id" in r and "exit_code" not in r
     assert r["output"] == "start\r\n"
     sid = r["session_id"]
-    r = await ux.write_stdin(sid, "", yield_time_ms=3000)  # empty write = poll
+    r = await execs.write_stdin(sid, "", yield_time_ms=3000)  # empty write = poll
     assert r == {"output": "end\r\n", "exit_code": 0}
-    with pytest.raises(UnknownSession):
-        await ux.write_stdin(sid, "", yield_time_ms=10)
+    # Exited and read to the end: a further write is an error that says so (as in codex).
+    with pytest.raises(RequestFailed, match=re.escape(f"session {sid} has exited (exit code 0) and its output was read")):
+        await execs.write_stdin(sid, "", yield_time_ms=10)
 
 
-async def test_poll_returns_only_new_output(ux):
-    r = await ux.exec_command(["cat"], yield_time_ms=100)
+async def test_poll_returns_only_new_output(execs):
+    r = await execs.exec_command(["cat"], yield_time_ms=100)
     sid = r["session_id"]
-    r1 = await ux.write_stdin(sid, "one\n", yield_time_ms=300)
-    r2 = await ux.write_stdin(sid, "two\n", yield_time_ms=300)
-    r3 = await ux.write_stdin(sid, "", yield_time_ms=100)
+    r1 = await execs.write_stdin(sid, "one\n", yield_time_ms=300)
+    r2 = await execs.write_stdin(sid, "two\n", yield_time_ms=300)
+    r3 = await execs.write_stdin(sid, "", yield_time_ms=100)
     # The PTY echoes the line, cat writes it back.
     assert r1["output"] == "one\r\none\r\n"
     assert r2["output"] == "two\r\ntwo\r\n"
     assert r3 == {"output": "", "session_id": sid}
-    r4 = await ux.write_stdin(sid, "\x04", yield_time_ms=3000)  # EOF at line start
+    r4 = await execs.write_stdin(sid, "\x04", yield_time_ms=3000)  # EOF at line start
     assert r4["exit_code"] == 0
 
 
-async def test_interactive_python_driven_by_write_stdin(ux):
-    r = await ux.exec_command(["python3", "-i", "-q"], yield_time_ms=1500)
+async def test_interactive_python_driven_by_write_stdin(execs):
+    r = await execs.exec_command(["python3", "-i", "-q"], yield_time_ms=1500)
     sid = r["session_id"]
     assert r["output"].endswith(">>> ")
-    r = await ux.write_stdin(sid, "x = 6 * 7\n", yield_time_ms=300)
-    r = await ux.write_stdin(sid, "print(x, 'answer')\n", yield_time_ms=500)
+    r = await execs.write_stdin(sid, "x = 6 * 7\n", yield_time_ms=300)
+    r = await execs.write_stdin(sid, "print(x, 'answer')\n", yield_time_ms=500)
     assert "42 answer" in r["output"]
-    r = await ux.write_stdin(sid, "import sys; sys.exit(4)\n", yield_time_ms=5000)
+    r = await execs.write_stdin(sid, "import sys; sys.exit(4)\n", yield_time_ms=5000)
     assert r["exit_code"] == 4
 
 
-async def test_truncation_cuts_the_middle_with_a_marker(ux, workspace):
-    r = await ux.exec_command("seq 1 20000", max_output_tokens=100)
+async def test_truncation_cuts_the_middle_with_a_marker(execs, workspace):
+    r = await execs.exec_command("seq 1 20000", max_output_tokens=100)
     out = r["output"]
     assert r["exit_code"] == 0
     assert out.startswith("1\r\n2\r\n3\r\n")
@@ -78,27 +81,30 @@ async def test_truncation_cuts_the_middle_with_a_marker(ux, workspace):
     kept = len(out.split("\n…[podium:")[0]) + len(out.rsplit("]…\n", 1)[1])
     assert kept + omitted == total
     assert kept <= 100 * 4
-    # The transcript keeps every byte anyway.
-    transcript = (workspace / ".podium/workers/exec-1/transcript.log").read_bytes()
-    assert transcript == b"".join(f"{i}\r\n".encode() for i in range(1, 20001))
+    # The marker says where every byte is, and the transcript keeps every byte anyway.
+    transcript = workspace / ".podium/workers/exec-1/transcript.log"
+    assert f"every byte is in {transcript}" in out
+    assert transcript.read_bytes() == b"".join(f"{i}\r\n".encode() for i in range(1, 20001))
 
 
-async def test_no_truncation_under_the_limit(ux):
-    r = await ux.exec_command("seq 1 50", max_output_tokens=1000)
+async def test_no_truncation_under_the_limit(execs):
+    r = await execs.exec_command("seq 1 50", max_output_tokens=1000)
     assert "omitted" not in r["output"]
+    assert r["output"] == "".join(f"{i}\r\n" for i in range(1, 51))
 
 
-async def test_unknown_session_is_a_clear_error(ux):
-    with pytest.raises(UnknownSession) as exc:
-        await ux.write_stdin(999, "x")
-    assert "no running exec session 999" in str(exc.value)
+async def test_unknown_session_is_a_clear_error(execs):
+    with pytest.raises(RequestFailed) as exc:
+        await execs.write_stdin(999, "x")
+    assert str(exc.value) == "no exec session 999 (podium ls lists the workers)"
 
 
-async def test_write_after_exit_reports_exit_code(ux):
-    r = await ux.exec_command("sleep 0.3; echo bye", yield_time_ms=50)
+async def test_write_after_exit_reports_exit_code(execs):
+    r = await execs.exec_command("sleep 0.3; echo bye", yield_time_ms=50)
     sid = r["session_id"]
-    await asyncio.sleep(1.0)
-    r = await ux.write_stdin(sid, "ignored\n", yield_time_ms=50)
+    # The process exits with nobody reading: its output waits for the next write.
+    await wait_state(execs.client, execs.worker(sid), ("done",))
+    r = await execs.write_stdin(sid, "ignored\n", yield_time_ms=50)
     assert r == {"output": "bye\r\n", "exit_code": 0}
 
 

@@ -44,24 +44,45 @@ class Tmux:
     def pane_pid(self, target: str) -> int:
         return int(self.run("display-message", "-p", "-t", target, "#{pane_pid}").strip())
 
-    def capture(self, target: str) -> str:
-        return self.run("capture-pane", "-p", "-t", target)
+    def capture(self, target: str, escapes: bool = False) -> str:
+        """The pane's text (with `escapes`, its attributes too: `\x1b[7m` is reverse video)."""
+        return self.run("capture-pane", "-p", *(["-e"] if escapes else []), "-t", target)
+
+    def windows(self) -> list[str]:
+        return self.run("list-windows", "-t", "t", "-F", "#{window_name}").split()
 
     def keys(self, target: str, *keys: str) -> None:
         self.run("send-keys", "-t", target, *keys)
 
-    def wait_for(self, target: str, text: str, timeout: float = 20.0) -> str:
+    def wait_for(self, target: str, text: str, timeout: float = 20.0, escapes: bool = False) -> str:
+        """The pane's text once `text` is on it; AssertionError (with the screen) if it never is."""
+        return self._wait(target, lambda screen: text in screen, f"{text!r} never appeared in {target}", timeout, escapes)
+
+    def wait_gone(self, target: str, text: str, timeout: float = 20.0) -> str:
+        """The pane's text once `text` is no longer on it; AssertionError if it stays."""
+        return self._wait(target, lambda screen: bool(screen) and text not in screen, f"{text!r} never left {target}", timeout, False)
+
+    def wait_window_closed(self, name: str, timeout: float = 20.0) -> None:
+        """Until the window's program has exited (tmux closes the window with it)."""
+        deadline = time.monotonic() + timeout
+        while name in self.windows():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"window {name} still open after {timeout} s:\n{self.capture('t:' + name)}")
+            time.sleep(0.1)
+
+    def _wait(self, target: str, done, failure: str, timeout: float, escapes: bool) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
-        while time.monotonic() < deadline:
+        while True:
             try:
-                screen = self.capture(target)
+                screen = self.capture(target, escapes)
             except RuntimeError:
                 screen = ""
-            if text in screen:
+            if done(screen):
                 return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{failure} (waited {timeout} s):\n{screen}")
             time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared in {target}:\n{screen}")
 
     def settle(self, target: str, quiet: float = 0.6, timeout: float = 10.0) -> str:
         """The pane's text once it stopped changing for `quiet` seconds."""
@@ -74,7 +95,7 @@ class Tmux:
                 last, since = now, time.monotonic()
             elif time.monotonic() - since >= quiet:
                 return now
-        return last
+        raise AssertionError(f"{target} never stayed unchanged for {quiet} s within {timeout} s:\n{last}")
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)

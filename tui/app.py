@@ -41,6 +41,18 @@ KEY_GROUPS: list[tuple[str, type]] = [
 KEY_NAMES = {"question_mark": "?", "slash": "/", "right_square_bracket": "]", "left_square_bracket": "["}
 
 
+GC_THRESHOLD = (50_000, 20, 100)  # Python's default, (700, 10, 10), collects every few keys
+
+
+def tune_gc() -> None:
+    """What start-up made lives as long as the app: out of every collection, so a full
+    collection never walks it; and collections far less often (a page of scrollback made
+    a few thousand objects, and collections made 1 page in 20 wait 20-50 ms;
+    bench/scrollback.py measures it)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 class PodiumApp(App[str]):
     CSS_PATH = "app.tcss"
     TITLE = "podium"
@@ -91,9 +103,7 @@ class PodiumApp(App[str]):
             self.set_keymap({k: v for k, v in self.config.keys.items() if k in known})
         self.push_screen(self.dashboard)
         self.run_worker(self.link.run(), exclusive=True, group="connection")
-        # What start-up made lives as long as the app: out of every collection, so a
-        # full collection never walks it (it made pages of scrollback wait 30-50 ms).
-        gc.freeze()
+        tune_gc()
 
     @staticmethod
     def binding_ids() -> set[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 
 import pytest
 from conftest import eventually_sync, kill_everything_under, podium_cli
@@ -125,19 +124,15 @@ def test_dashboard_demo_type_interrupt_detach_reattach(tmux, ws):
     win = tmux.podium_window("demo", "demo", "-w", str(ws))
     tmux.wait_for(win, "[y/N]", timeout=30)
     tmux.wait_for(win, "? Help")
-    # Type into the shell worker in interactive mode.
-    tmux.keys(win, "4")
-    time.sleep(0.3)  # pacing, as a person types (the Enter below must find pane 4 focused)
-    tmux.keys(win, "Enter")
+    # Type into the shell worker in interactive mode: "4", enter and the text in one
+    # breath, as a fast typist does (the keys must arrive, and in order).
+    tmux.keys(win, "4", "Enter", "echo typed-through-podium-$((6*7))", "Enter")
     tmux.wait_for(win, "INTERACTIVE")
-    tmux.keys(win, "echo typed-through-podium-$((6*7))", "Enter")
     tmux.wait_for(win, "typed-through-podium-42")
     tmux.keys(win, "C-]")
     assert "INTERACTIVE" not in tmux.wait_gone(win, "INTERACTIVE")
     # Ctrl+C to a running worker (the approval prompt): it is interrupted, podium is not.
-    tmux.keys(win, "2")
-    time.sleep(0.3)  # pacing, as a person types (the Ctrl+C below must find pane 2 focused)
-    tmux.keys(win, "C-c")
+    tmux.keys(win, "2", "C-c")  # the Ctrl+C goes to the worker just focused
     approval = eventually_sync(
         lambda: (w := workers(ws)["approval"])["state"] not in ("starting", "running", "paused", "waiting") and w,
         what="the approval worker to end",

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
@@ -151,6 +151,16 @@ class PodiumApp(App[str]):
                 self._driver.write(f"\x1b]9;{text}\x07\x1b]777;notify;podium;{text}\x07")
         elif esc["tier"] == "notify":
             self.notify(f"{who}: {what} (approved by the notify rule)", title="escalation", timeout=5)
+
+    async def on_event(self, event: events.Event) -> None:
+        """In interactive mode every key goes straight to the worker's pane, in the order
+        typed: Textual hands a key to the focused widget before the previous key's binding
+        has acted, so keys typed right after enter would otherwise take two paths (the old
+        focus and the pane) and arrive out of order."""
+        if isinstance(event, events.Key) and not event.is_forwarded and self.screen is self.dashboard and self.dashboard.interactive is not None:
+            self.dashboard.interactive.type_key(event)
+            return
+        await super().on_event(event)
 
     # -- app-wide actions ----------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

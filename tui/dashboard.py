@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.widget import Widget
 from textual.widgets import Footer
 from textual.widgets.data_table import CellDoesNotExist
 
@@ -36,10 +37,13 @@ PAGE = 9
 
 class DashboardScreen(WorkerCommandsScreen):
     BINDINGS = [
-        Binding("tab", "focus_pane_offset(1)", "Next", id="podium.next", tooltip="Focus the next pane", show=False),
-        Binding("shift+tab", "focus_pane_offset(-1)", "Previous", id="podium.previous", tooltip="Focus the previous pane", show=False),
-        *[Binding(str(n), f"focus_pane({n})", f"Pane {n}", id=f"podium.pane-{n}", tooltip=f"Focus worker {n}", show=False) for n in range(1, 10)],
-        Binding("enter", "interactive", "Type", id="podium.interactive", tooltip="Interactive mode: every key goes to the worker (ctrl+] leaves)"),
+        # Keys that move the focus or start typing are priority bindings: they act in the
+        # order they were typed ("4", enter, then text at once), not after the keys behind
+        # them have already gone to the widget that had the focus.
+        Binding("tab", "focus_pane_offset(1)", "Next", id="podium.next", tooltip="Focus the next pane", show=False, priority=True),
+        Binding("shift+tab", "focus_pane_offset(-1)", "Previous", id="podium.previous", tooltip="Focus the previous pane", show=False, priority=True),
+        *[Binding(str(n), f"focus_pane({n})", f"Pane {n}", id=f"podium.pane-{n}", tooltip=f"Focus worker {n}", show=False, priority=True) for n in range(1, 10)],
+        Binding("enter", "interactive", "Type", id="podium.interactive", tooltip="Interactive mode: every key goes to the worker (ctrl+] leaves)", priority=True),
         Binding("ctrl+c", "interrupt", "Interrupt", id="podium.interrupt", tooltip="Send Ctrl+C to the focused worker (never quits podium)"),
         Binding("y", "answer_focused('approve')", "Approve", id="podium.approve", tooltip="Approve what the focused worker is waiting on"),
         Binding("n", "answer_focused('deny')", "Deny", id="podium.deny", tooltip="Deny what the focused worker is waiting on"),
@@ -63,6 +67,7 @@ class DashboardScreen(WorkerCommandsScreen):
         self.page = 0
         self.interactive: TerminalPane | None = None
         self._grid_lock = asyncio.Lock()
+        self._focusing: str | None = None  # the worker a key just focused ("4", then enter)
 
     def compose(self) -> ComposeResult:
         yield EscalationBanner(id="banner")
@@ -85,6 +90,8 @@ class DashboardScreen(WorkerCommandsScreen):
 
     # -- which worker ---------------------------------------------------------------------------
     def focused_name(self) -> str | None:
+        if self._focusing is not None and self._focusing in self.link.roster:
+            return self._focusing  # asked for, not yet given (Textual moves focus a message later)
         name = self.grid.worker_at(self.focused)
         if name is not None:
             return name
@@ -105,6 +112,8 @@ class DashboardScreen(WorkerCommandsScreen):
             return False  # every key belongs to the worker
         worker = self.focused_worker()
         state = worker.get("state") if worker else None
+        if action == "interactive" and isinstance(self.focused, WorkerList) and self._focusing is None:
+            return False  # enter on the list chooses the row (focuses its pane)
         if action in ("interrupt", "kill", "pause", "interactive"):
             return True if state in ACTIVE and state != "starting" else None
         if action in ("zoom", "scrollback", "search"):
@@ -161,6 +170,7 @@ class DashboardScreen(WorkerCommandsScreen):
             pane.set_status(w.get("state", ""), w.get("reason", ""), w.get("kind", ""))
             view = grid.views.get(name)
             if view is not None:
+                view.number = pane.number
                 view.set_summary(w)
         grid.lay_out(focus if focus in grid.panes else None)
         if grid.panes and grid.worker_at(self.focused) is None and not isinstance(self.focused, WorkerList):
@@ -180,9 +190,16 @@ class DashboardScreen(WorkerCommandsScreen):
         else:
             face = self.grid.face(name)
             if face is not None:
-                face.focus()
+                self.give_focus(face, name)
+
+    def give_focus(self, face: Widget, name: str) -> None:
+        """Focus a worker's face; keys that come before Textual has moved the focus act on
+        it already (a person types "4" and enter in one breath)."""
+        self._focusing = name
+        face.focus()
 
     def on_descendant_focus(self) -> None:
+        self._focusing = None
         name = self.focused_name()
         if name is not None:
             self.query_one(WorkerList).select_worker(name)
@@ -195,7 +212,8 @@ class DashboardScreen(WorkerCommandsScreen):
             return
         current = self.grid.face(self.focused_name() or "")
         index = faces.index(current) if current in faces else -1
-        faces[(index + step) % len(faces)].focus()
+        face = faces[(index + step) % len(faces)]
+        self.give_focus(face, self.grid.worker_at(face) or "")
 
     def action_focus_pane(self, number: int) -> None:
         names = list(self.link.roster)
@@ -288,24 +306,24 @@ class DashboardScreen(WorkerCommandsScreen):
 
     # -- the focused worker -------------------------------------------------------------------------------
     def action_interactive(self) -> None:
+        """Every key to the worker from the next one on (a scrollback or a structured view
+        in the way gives place to the live terminal at once, not after a round trip)."""
         name = self.focused_name()
-        pane = self.panes.get(name or "")
-        if pane is None:
+        if name is None or name not in self.panes:
             return
-        self.reshape(self._interactive(pane))
-
-    async def _interactive(self, pane: TerminalPane) -> None:
-        name = pane.worker_name
-        await self.grid.close_scrollback(name)
-        if name in self.grid.views:
-            await self.grid.toggle_view(name)  # typing needs the terminal
-        self.grid.lay_out(name)
+        pane = self.grid.show_live(name)
         pane.focus()
         self.interactive = pane
         pane.set_interactive(True)
         self.query_one(StatusBar).mode = f"INTERACTIVE {name} · ctrl+] leaves"
         self.refresh_bindings()
         self.app.refresh_bindings()
+
+    def on_key(self, event: events.Key) -> None:
+        """A key that reached another widget before interactive mode began (while the
+        focus was on its way to the pane) is the worker's too."""
+        if self.interactive is not None:
+            self.interactive.type_key(event)
 
     def leave_interactive(self) -> None:
         if self.interactive is not None:
@@ -341,6 +359,7 @@ class DashboardScreen(WorkerCommandsScreen):
     async def _toggle_view(self, name: str) -> None:
         await self.grid.close_scrollback(name)
         if await self.grid.toggle_view(name):
+            self.grid.views[name].number = self.panes[name].number
             self.grid.views[name].set_summary(self.link.roster.get(name, {}))
         self.grid.lay_out(name)
         self.refresh_bindings()

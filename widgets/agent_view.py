@@ -145,6 +145,7 @@ class AgentView(VerticalScroll):
         self._offset = 0
         self._partial = b""
         self.rendered = 0
+        self.number = 0  # its place in the worker list (the key that focuses it)
         self.border_title = f"{worker_name} · structured (v: raw)"
 
     def on_mount(self) -> None:
@@ -184,7 +185,8 @@ class AgentView(VerticalScroll):
 
     def set_summary(self, worker: dict[str, Any]) -> None:
         agent = worker.get("agent") or {}
-        bits = [f"{worker.get('name')} · structured (v: raw)"]
+        name = f"{self.number} {worker.get('name')}" if self.number else str(worker.get("name"))
+        bits = [f"{name} · structured (v: raw)"]
         if worker.get("tokens"):
             bits.append(f"{worker['tokens']:,} tokens")
         if worker.get("cost_usd"):

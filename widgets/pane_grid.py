@@ -114,6 +114,19 @@ class PaneGrid(Container):
             await self.mount(scrollback, after=self.face(name) if name in self.views else pane)
         return scrollback
 
+    def show_live(self, name: str) -> TerminalPane:
+        """The worker's live terminal, now (typing starts at once: the keys that follow
+        must not reach a scrollback or a view on their way out)."""
+        for table in (self.scrollbacks, self.views):
+            widget = table.pop(name, None)
+            if widget is not None:
+                widget.display = False
+                widget.remove()  # it goes soon; the pane shows now
+                if table is self.views:
+                    self.raw[name] = True  # the person chose the terminal (v brings the view back)
+        self.lay_out(name)
+        return self.panes[name]
+
     async def close_scrollback(self, name: str) -> None:
         scrollback = self.scrollbacks.pop(name, None)
         if scrollback is not None:

@@ -290,8 +290,11 @@ class TerminalPane(Widget, can_focus=True):
         self._update_subtitle()
 
     async def on_key(self, event: events.Key) -> None:
-        if not self.interactive:
-            return
+        if self.interactive:
+            self.type_key(event)
+
+    def type_key(self, event: events.Key) -> None:
+        """A key for the worker (this pane's, or one the screen caught on its way here)."""
         event.stop()
         event.prevent_default()
         if event.key == "ctrl+right_square_bracket":

@@ -1,19 +1,17 @@
-"""Small file helpers shared by the supervisor and the holders (kept free of heavy
-imports: every holder loads this)."""
+"""Small file helpers of the supervisor, its clients and the demo: atomic writes, JSON
+files, timestamps (the holder, a bare interpreter, writes its own in holder.py)."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .wire import now_iso
 
-def now_iso(ts: float | None = None) -> str:
-    return datetime.fromtimestamp(ts if ts is not None else time.time(), timezone.utc).isoformat(timespec="seconds")
+__all__ = ["atomic_write", "now_iso", "read_json"]
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:

@@ -48,8 +48,7 @@ RESET_SIGNALS = [signal.SIGINT, signal.SIGHUP, signal.SIGPIPE, signal.SIGTERM, s
                  signal.SIGTTIN, signal.SIGTTOU, signal.SIGCHLD, signal.SIGXFSZ, signal.SIGWINCH]
 
 
-def now_iso(ts: float | None = None) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() if ts is None else ts))
+now_iso = wire.now_iso
 
 
 def atomic_write(path: str, data: bytes) -> None:
@@ -94,6 +93,14 @@ def check_startable(argv: list[str], cwd: str, env: dict[str, str]) -> None:
             raise SpawnError(f"podium: permission denied (not executable): {prog}", 126)
     elif not any(os.access(os.path.join(d, prog), os.X_OK) and not os.path.isdir(os.path.join(d, prog)) for d in os.get_exec_path(env)):
         raise SpawnError(f"podium: command not found: {prog}", 127)
+
+
+def _drain_pipe(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def status_of(status: int) -> tuple[int, int | None]:
@@ -147,6 +154,7 @@ class Holder:
 
     # -- start -------------------------------------------------------------------------------
     def start(self, ready_fd: int) -> bool:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # an inherited SIG_IGN would reap the worker for us
         try:
             self.transcript = TranscriptWriter(self.worker_dir)
         except OSError as exc:
@@ -210,23 +218,37 @@ class Holder:
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
+        # A signal wakes the loop (a handler's timers must be seen: epoll retried after
+        # EINTR would keep its old, endless timeout).
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_w)
+        self.watch(wake_r, READ, lambda events: _drain_pipe(wake_r))
         signal.signal(signal.SIGTERM, lambda *_: self.terminate(3.0))
         for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
             signal.signal(sig, signal.SIG_IGN)
         while not self.done():
-            timeout = -1.0
-            if self.timers:
-                timeout = max(0.0, min(t for t, _ in self.timers) - time.monotonic())
+            deadlines = [t for t, _ in self.timers]
+            if self.exit_info is not None and not self.exit_delivered:
+                deadlines.append(self.linger_until)
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else -1.0
             for fd, events in self.poll.poll(timeout):
-                callback = self.handlers.get(fd)
-                if callback is not None:
-                    callback(events)  # type: ignore[operator]
+                self.call(self.handlers.get(fd), events)
             now = time.monotonic()
             due = [cb for t, cb in self.timers if t <= now]
             self.timers = [(t, cb) for t, cb in self.timers if t > now]
             for cb in due:
-                cb()  # type: ignore[operator]
+                self.call(cb)
         self.finish()
+
+    def call(self, callback: object, *args: object) -> None:
+        """Run a callback; whatever it raises is logged, and the loop (and with it the
+        worker's terminal) goes on. A holder dies only with its worker."""
+        if callback is None:
+            return
+        try:
+            callback(*args)  # type: ignore[operator]
+        except Exception as exc:  # noqa: BLE001 - nothing may end the loop
+            print(f"{now_iso()} holder: {exc!r} in {getattr(callback, '__qualname__', callback)}", file=sys.stderr, flush=True)
 
     def done(self) -> bool:
         if self.exit_info is None:
@@ -259,10 +281,11 @@ class Holder:
         before = self.transcript.error
         self.transcript.write(data)
         self.last_output_at = time.time()
-        if self.transcript.error != before or (self.transcript.error and time.monotonic() - self.warned_at > WARN_EVERY):
-            self.transcript_event()
         if self.link is not None:
             self.link.data(data, self.transcript.size)
+        # After the data: the event's offset counts this chunk (and a marker) already.
+        if self.transcript.error != before or (self.transcript.error and time.monotonic() - self.warned_at > WARN_EVERY):
+            self.transcript_event()
 
     def transcript_event(self) -> None:
         """Tell the supervisor that transcript writes fail (or work again)."""
@@ -347,7 +370,8 @@ class Holder:
         if op == "interrupt":
             self.write_input(b"\x03")  # through the line discipline, as from a keyboard
         elif op == "terminate":
-            self.terminate(float(msg.get("grace", 3.0)))  # type: ignore[arg-type]
+            grace = msg.get("grace", 3.0)
+            self.terminate(float(grace) if isinstance(grace, (int, float)) and 0 <= grace < 86400 else 3.0)
         elif op == "pause":
             self.signal(signal.SIGSTOP)
             self.paused = True
@@ -355,7 +379,7 @@ class Holder:
             self.signal(signal.SIGCONT)
             self.paused = False
         elif op == "resize":
-            self.cols, self.rows = int(msg["cols"]), int(msg["rows"])  # type: ignore[call-overload]
+            self.cols, self.rows = wire.terminal_size(msg["cols"], msg["rows"])  # type: ignore[arg-type]
             fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", self.rows, self.cols, 0, 0))
         elif op == "signal":
             self.signal(int(msg["signal"]))  # type: ignore[call-overload]
@@ -364,20 +388,23 @@ class Holder:
 
     # -- the end -----------------------------------------------------------------------------------
     def child_exited(self, events: int = 0) -> None:
+        error = None
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
-        except ChildProcessError:
-            pid, status = self.pid, 0
+        except ChildProcessError as exc:  # reaped by someone else: the status is unknown, not 0
+            pid, status, error = self.pid, -1, f"podium: the worker's exit status was lost ({exc.strerror})"
         if pid == 0:
             return  # a spurious wake-up
         self.unwatch(self.pidfd)
         os.close(self.pidfd)
-        code, sig = status_of(status)
+        code, sig = status_of(status) if status >= 0 else (None, None)
         self.drain()
         self.unwatch(self.fd)
         os.close(self.fd)
         self.transcript.close()
         info: dict[str, object] = {"exit_code": code, "signal": sig, "ended": now_iso(), "offset": self.transcript.size}
+        if error:
+            info["error"] = error
         if self.transcript.error:
             info["transcript_error"] = self.transcript.error
             info["transcript_lost"] = self.transcript.lost
@@ -473,15 +500,17 @@ class Link:
             try:
                 for kind, payload in self.decoder.feed(data):
                     self.frame(kind, payload)
-            except (wire.ProtocolError, ValueError, KeyError, TypeError):
+            except Exception as exc:  # noqa: BLE001 - a bad frame ends this link, never the holder
+                print(f"{now_iso()} holder: closing a supervisor link: {exc!r}", file=sys.stderr, flush=True)
                 self.close()
 
     def frame(self, kind: bytes, payload: bytes) -> None:
         holder = self.holder
         if not self.greeted:
             hello = wire.loads(payload) if kind == wire.F_HELLO else {}
-            if hello.get("version") != wire.HOLDER_PROTOCOL_VERSION:
-                self.send(wire.F_HELLO, {"error": f"holder protocol {wire.HOLDER_PROTOCOL_VERSION}, got {hello.get('version')}"})
+            if not isinstance(hello, dict) or hello.get("version") != wire.HOLDER_PROTOCOL_VERSION:
+                got = hello.get("version") if isinstance(hello, dict) else hello
+                self.send(wire.F_HELLO, {"error": f"holder protocol {wire.HOLDER_PROTOCOL_VERSION}, got {got!r}"})
                 self.flush()
                 self.close()
                 return

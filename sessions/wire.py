@@ -1,6 +1,7 @@
 """The holder <-> supervisor wire: binary frames (1-byte type, 4-byte big-endian length,
 payload), because worker output is bytes and must not be re-encoded; the small JSON
-payloads of the control frames; the peer's uid (SO_PEERCRED), checked on every socket.
+payloads of the control frames; the peer's uid (SO_PEERCRED), checked on every socket;
+the timestamps both sides write (exit.json's `ended` is the holder's).
 
 Only C modules and no relative import: the holder (a bare interpreter: no site, no
 package, a few MB) imports this file by itself. The supervisor's JSON lines to clients
@@ -12,6 +13,7 @@ from __future__ import annotations
 import _json
 import _socket
 import _struct
+import time
 
 TYPE_CHECKING = False  # (the typing module costs a holder 1.8 MB)
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ HOLDER_PROTOCOL_VERSION = 2  # 2: the SIGCONT control is "continue"
 _HEADER = _struct.Struct("!cI")
 _CREDS = _struct.Struct("3i")
 MAX_FRAME = 64 * 1024 * 1024
+TERMINAL_MAX = 4096  # columns or rows
 
 # Holder -> supervisor
 F_HELLO = b"H"  # JSON: pid, worker_pid, offset (stream bytes before the first D frame), ...
@@ -49,6 +52,17 @@ class _Context:
 
 
 _scan = _json.make_scanner(_Context())
+
+
+def now_iso(ts: float | None = None) -> str:
+    """UTC, to the second, ISO 8601: "2026-11-30T17:12:00+00:00"."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() if ts is None else ts))
+
+
+def terminal_size(cols: int, rows: int) -> tuple[int, int]:
+    """A size a terminal can take: at least 2x2, at most what TIOCSWINSZ's 16 bits and a
+    sane screen buffer allow."""
+    return max(2, min(TERMINAL_MAX, int(cols))), max(2, min(TERMINAL_MAX, int(rows)))
 
 
 def loads(text: str | bytes) -> Any:

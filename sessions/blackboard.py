@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import re
 import tempfile
@@ -23,6 +24,8 @@ from typing import Any, TypeVar
 import tomli_w
 
 from .fsutil import atomic_write, now_iso, read_json
+
+log = logging.getLogger("podium")
 
 __all__ = ["atomic_write", "now_iso", "read_json"]  # re-exported: callers import them from here
 
@@ -78,7 +81,7 @@ class DiskThread:
         try:
             atomic_write(path, raw)
         except OSError as exc:  # the journal still has the change; the owner says so
-            print(f"{now_iso()} could not write {path}: {exc.strerror}", flush=True)
+            log.warning(f"could not write {path}: {exc.strerror}")
             if self._on_error is not None:
                 self._on_error(path, exc.strerror or str(exc))
 
@@ -225,7 +228,7 @@ class Journal:
         except OSError as exc:  # a full disk stops nothing; the log says what is missing
             self.lost += 1
             if self.lost == 1 or self.lost % 1000 == 0:
-                print(f"{now_iso()} journal: {exc.strerror}; {self.lost} entries not written, the last: {line.decode(errors='replace').strip()}", flush=True)
+                log.warning(f"journal: {exc.strerror}; {self.lost} entries not written, the last: {line.decode(errors='replace').strip()}")
         return entry
 
     def close(self) -> None:

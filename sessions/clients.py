@@ -104,7 +104,7 @@ class ClientHub:
 
     # -- what goes out ------------------------------------------------------------------
     def broadcast(self, event: dict[str, Any]) -> None:
-        for client in self.clients:
+        for client in list(self.clients):
             if client.events:
                 client.send(event)
 
@@ -113,7 +113,7 @@ class ClientHub:
 
     def screen_changed(self, name: str, rows: set[int] | None) -> None:
         """Rows of `name`'s screen changed (None: all of it) for those who watch it."""
-        for client in self.clients:
+        for client in list(self.clients):
             if name in client.screens:
                 client.mark_dirty(name, rows)
 
@@ -122,7 +122,7 @@ class ClientHub:
 
     def output(self, name: str, data: bytes) -> None:
         event = None
-        for client in self.clients:
+        for client in list(self.clients):
             if name in client.follows:
                 event = event or {"event": "output", "worker": name, "data_b64": pack_bytes(data)}
                 client.send(event)

@@ -13,12 +13,15 @@ or at least twice a second on a screen that never stops moving.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from .screen import LiveScreen
 from .states import ACTIVE
+
+log = logging.getLogger("podium")
 
 FRAME_RATE = 30
 FRAME_INTERVAL = 1 / FRAME_RATE
@@ -119,26 +122,33 @@ class FrameClock:
         more = False
         quiet_since = time.time() - PROMPT_QUIET
         for worker in self.workers():
-            name = worker.name
-            if name in self._info_dirty:
-                self._info_dirty.discard(name)
-                self.announce_info(worker)
-            if name in self._prompt_due and not worker.screen.backlog:
-                if (worker.last_output or 0) <= quiet_since or now - self._prompt_checked.get(name, 0.0) > PROMPT_EVERY:
-                    self._prompt_due.discard(name)
-                    self._prompt_checked[name] = now
-                    if worker.state in ACTIVE:
-                        self.check_prompts(worker)
-                else:
-                    more = True
-            if not worker.screen.backlog and not worker.screen.dirty:
-                continue
-            if not self.screens.watching(name) and now - self._last_pump.get(name, 0.0) < BACKGROUND_INTERVAL:
-                more = True
-                continue
-            more = self._pump(worker, now) or more
+            try:
+                more = self._tick(worker, now, quiet_since) or more
+            except Exception:  # noqa: BLE001 - one worker's bug must not stop every screen
+                log.exception(f"frame of {worker.name} failed")
         if more:
             self.schedule()
+
+    def _tick(self, worker: Framed, now: float, quiet_since: float) -> bool:
+        """One worker's share of a frame; True when it wants another."""
+        name = worker.name
+        more = False
+        if name in self._info_dirty:
+            self._info_dirty.discard(name)
+            self.announce_info(worker)
+        if name in self._prompt_due and not worker.screen.backlog:
+            if (worker.last_output or 0) <= quiet_since or now - self._prompt_checked.get(name, 0.0) > PROMPT_EVERY:
+                self._prompt_due.discard(name)
+                self._prompt_checked[name] = now
+                if worker.state in ACTIVE:
+                    self.check_prompts(worker)
+            else:
+                more = True
+        if not worker.screen.backlog and not worker.screen.dirty:
+            return more
+        if not self.screens.watching(name) and now - self._last_pump.get(name, 0.0) < BACKGROUND_INTERVAL:
+            return True
+        return self._pump(worker, now) or more
 
     def _urgent_frame(self) -> None:
         """Only the workers someone is typing into, at once."""
@@ -150,8 +160,11 @@ class FrameClock:
                 continue
             if until < now:
                 del self._typing[worker.name]
-            if worker.screen.backlog or worker.screen.dirty:
-                self._pump(worker, now)
+            try:
+                if worker.screen.backlog or worker.screen.dirty:
+                    self._pump(worker, now)
+            except Exception:  # noqa: BLE001
+                log.exception(f"frame of {worker.name} failed")
         self.schedule()  # prompts and info follow on the clock
 
     def _pump(self, worker: Framed, now: float) -> bool:

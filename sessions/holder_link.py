@@ -6,10 +6,13 @@ worker) and knows nothing else about it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import wire
+
+log = logging.getLogger("podium")
 
 CONNECT_TIMEOUT = 5.0
 # What a failed connection to a holder can raise: it is gone, refused, or not a holder.
@@ -23,6 +26,11 @@ class HolderSink(Protocol):
     def on_paused(self, paused: bool) -> None: ...
     def on_transcript(self, error: str | None, lost: int, offset: int) -> None: ...
     def on_holder_gone(self) -> None: ...
+
+
+class HolderRefused(ConnectionError):
+    """The holder answered but would not talk: another holder protocol (podium was
+    upgraded while it ran) or not a holder at all. Its worker may still be running."""
 
 
 class HolderLink:
@@ -41,7 +49,7 @@ class HolderLink:
         hello = wire.loads(payload)
         if kind != wire.F_HELLO or not isinstance(hello, dict) or "error" in hello:
             writer.close()
-            raise ConnectionError(hello.get("error", "holder said no hello") if isinstance(hello, dict) else "bad hello")
+            raise HolderRefused(hello.get("error", "holder said no hello") if isinstance(hello, dict) else "bad hello")
         return cls(reader, writer), hello
 
     def start(self, sink: HolderSink) -> None:
@@ -50,28 +58,38 @@ class HolderLink:
     async def _run(self, sink: HolderSink) -> None:
         exited = False
         try:
-            while True:
+            while not exited:
                 kind, payload = await wire.read_frame(self.reader)
-                if kind == wire.F_DATA:
-                    sink.on_output(payload)
-                elif kind == wire.F_GAP:
-                    sink.on_gap(int(wire.loads(payload)["to"]))
-                elif kind == wire.F_EXIT:
-                    exited = True
-                    sink.on_exit(wire.loads(payload))
-                    break
-                elif kind == wire.F_EVENT:
-                    event = wire.loads(payload)
-                    if event.get("op") in ("pause", "continue"):
-                        sink.on_paused(bool(event.get("paused")))
-                    elif event.get("op") == "transcript":
-                        sink.on_transcript(event.get("error"), int(event.get("lost") or 0), int(event["offset"]))
-        except (asyncio.IncompleteReadError, ConnectionError, wire.ProtocolError, ValueError, KeyError):
+                try:
+                    exited = self._deliver(sink, kind, payload)
+                except Exception:  # noqa: BLE001 - a bug in a handler must not cut the worker off
+                    log.exception("podium: handling a %r frame from a holder failed", kind)
+                    if kind == wire.F_EXIT:
+                        exited = True
+        except (asyncio.IncompleteReadError, ConnectionError, wire.ProtocolError):
             pass
         finally:
             self.writer.close()
             if not exited and not self.closing:
                 sink.on_holder_gone()
+
+    @staticmethod
+    def _deliver(sink: HolderSink, kind: bytes, payload: bytes) -> bool:
+        """Hand one frame to the sink; True for the exit frame (the last one)."""
+        if kind == wire.F_DATA:
+            sink.on_output(payload)
+        elif kind == wire.F_GAP:
+            sink.on_gap(int(wire.loads(payload)["to"]))
+        elif kind == wire.F_EXIT:
+            sink.on_exit(wire.loads(payload))
+            return True
+        elif kind == wire.F_EVENT:
+            event = wire.loads(payload)
+            if event.get("op") in ("pause", "continue"):
+                sink.on_paused(bool(event.get("paused")))
+            elif event.get("op") == "transcript":
+                sink.on_transcript(event.get("error"), int(event.get("lost") or 0), int(event["offset"]))
+        return False
 
     def send_input(self, data: bytes) -> None:
         self.writer.write(wire.frame(wire.F_INPUT, data))

@@ -12,6 +12,7 @@ supervisor what happened through callbacks; every step goes into the journal.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,8 @@ from .fsutil import atomic_write, now_iso
 from .protocol import Answer, Decisions, Escalate
 from .requests import RequestError, RequestTable
 from .states import ACTIVE, EscalationState, OPEN_ESCALATIONS, Source, Tier, WorkerState
+
+log = logging.getLogger("podium")
 
 VERIFY_AFTER = 1.5  # seconds after an answer to look whether the prompt left the screen
 VERIFY_TRIES = 4  # looks again while nothing was printed (a slow program)
@@ -273,7 +276,7 @@ class EscalationInbox:
             try:
                 await self.scan_cards()
             except OSError as exc:
-                print(f"{now_iso()} decision cards: {exc}", flush=True)
+                log.warning(f"decision cards: {exc}")
             await asyncio.sleep(CARD_SCAN_EVERY)
 
     async def scan_cards(self) -> None:
@@ -284,7 +287,7 @@ class EscalationInbox:
         for key in [k for k in self._cards if k not in seen]:
             self._card_stamps.pop(key, None)
             esc = self.escalations.get(self._cards.pop(key))
-            if esc is not None and esc.state in (EscalationState.PENDING, EscalationState.MALFORMED):
+            if esc is not None and esc.state in (EscalationState.PENDING, EscalationState.MALFORMED):  # (not one being answered)
                 esc.note = "the card left decisions/pending/ (moved or deleted outside podium)"
                 self._close(esc, EscalationState.RESOLVED)
 
@@ -348,10 +351,18 @@ class EscalationInbox:
             raise RequestError(f"escalation {esc.id} has options {', '.join(options)}, not {choice!r}")
         src = Path(esc.card["path"])
         record = resolve_card_text(choice, options[choice], by, how)
+        # While the card moves, it is this answer's: a second answer is refused and a scan
+        # that misses the card does not close it as moved by someone else.
+        esc.state = EscalationState.ANSWERED
+        esc.answer = {"choice": choice, "by": by, "how": how}
         try:
             dst = await self.disk.run(_move_answered_card, src, self.decisions / "resolved", record)
         except FileNotFoundError:
+            esc.state, esc.answer = EscalationState.PENDING, None
             raise RequestError(f"the card {src} is gone from decisions/pending/") from None
+        except OSError as exc:
+            esc.state, esc.answer = EscalationState.PENDING, None
+            raise RequestError(f"could not move the card {src} to decisions/resolved/: {exc.strerror}; it is still pending") from None
         self._cards.pop(str(src), None)
         self._card_stamps.pop(str(src), None)
         timer = self._card_timers.pop(esc.id, None)

@@ -22,6 +22,7 @@ is refused with the field named, before any room acts on it.
 import asyncio
 import base64
 import json
+import math
 import os
 import types
 import typing
@@ -285,8 +286,8 @@ def _matches(value: Any, tp: Any) -> bool:
         return _matches(value, typing.get_args(tp)[0])
     if tp is type(None):
         return value is None
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is float:  # JSON has no NaN or infinity; Python's parser lets them in
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if origin is list:

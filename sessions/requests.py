@@ -7,13 +7,14 @@ acts on it.
 
 from __future__ import annotations
 
-import traceback
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .fsutil import now_iso
 from .protocol import BadRequest, NoFields, check_request
+
+log = logging.getLogger("podium")
 
 if TYPE_CHECKING:
     from .clients import ClientConn
@@ -57,6 +58,9 @@ class RequestTable:
             entry.notification(client, req)
         except (RequestError, BadRequest) as exc:
             client.send({"event": "error", "error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - the connection and its other messages go on
+            log.exception(f"{op} notification failed")
+            client.send({"event": "error", "error": f"podium: internal error in {op}: {exc!r} (see .podium/supervisor.log)"})
 
     async def handle(self, client: ClientConn, req: dict[str, Any]) -> None:
         rid = req.get("id")
@@ -76,7 +80,8 @@ class RequestTable:
         except (RequestError, BadRequest) as exc:
             client.send({"id": rid, "ok": False, "error": str(exc)})
         except (KeyError, TypeError, ValueError) as exc:
+            log.exception(f"{op} request failed")  # check_request passed it: a bug, or a value out of range
             client.send({"id": rid, "ok": False, "error": f"bad {op} request: {exc!r}"})
         except Exception as exc:  # never leave a client waiting for an answer
-            print(f"{now_iso()} {op} request failed:\n{traceback.format_exc()}", flush=True)
+            log.exception(f"{op} request failed")
             client.send({"id": rid, "ok": False, "error": f"podium: internal error in {op}: {exc!r} (see .podium/supervisor.log)"})

@@ -263,6 +263,9 @@ _COLOURS["bfightmagenta"] = 13  # pyte 0.8.2 spells background 105 so
 _COLOURS.update({hexa: i for i, hexa in enumerate(pyte.graphics.FG_BG_256[:16])})  # 38;5;0-15
 
 
+COLOUR_CACHE = 4096
+
+
 def colour(name: str) -> int | str | None:
     """pyte's colour name as the protocol carries it: None (default), 0-15 (the ANSI
     palette, which the person's theme decides) or "#rrggbb"."""
@@ -270,7 +273,8 @@ def colour(name: str) -> int | str | None:
     if known is not _COLOURS:
         return known  # type: ignore[return-value]
     value: int | str | None = f"#{name}" if len(name) == 6 else None
-    _COLOURS[name] = value
+    if len(_COLOURS) < COLOUR_CACHE:  # a truecolour flood must not grow it without end
+        _COLOURS[name] = value
     return value
 
 

@@ -72,6 +72,7 @@ class TranscriptWriter:
         self.directory = str(directory)
         os.makedirs(self.directory, exist_ok=True)
         self.segment_bytes = segment_bytes
+        self._limit = segment_bytes  # live bytes at which it rotates
         closed = closed_segments(self.directory)
         self._next_segment = int(closed[-1].rsplit(".", 1)[1]) + 1 if closed else 1
         self._closed_bytes = sum(os.stat(os.path.join(self.directory, n)).st_size for n in closed)
@@ -108,7 +109,9 @@ class TranscriptWriter:
             while view:
                 if _FAULT:
                     disk_fault()
-                room = self.segment_bytes - self._live_bytes
+                if self._fd < 0:  # a rotation failed half-way: the live file again, or a new one
+                    self._open_live()
+                room = self._limit - self._live_bytes
                 if room <= 0:
                     self._rotate()
                     continue
@@ -122,10 +125,18 @@ class TranscriptWriter:
         return True
 
     def _rotate(self) -> None:
+        """Close the full live file as the next segment and open a new one. If the rename
+        fails the live file goes on growing (output is kept, segments are only a size) and
+        the next segment's worth tries again; if the open fails, the next write does."""
+        live = os.path.join(self.directory, LIVE_NAME)
+        try:
+            os.rename(live, os.path.join(self.directory, segment_name(self._next_segment)))
+        except OSError:
+            self._limit = self._live_bytes + self.segment_bytes
+            return
+        self._limit = self.segment_bytes
         _sync_and_close_later(self._fd)  # the closed segment is made durable off the reading path
         self._fd = -1
-        live = os.path.join(self.directory, LIVE_NAME)
-        os.rename(live, os.path.join(self.directory, segment_name(self._next_segment)))
         self._next_segment += 1
         self._closed_bytes += self._live_bytes
         self._live_bytes = 0

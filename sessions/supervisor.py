@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import logging
 import os
 import shlex
 import signal
@@ -39,7 +40,7 @@ from .blackboard import WORKER_NAME_RE, Blackboard, BlackboardError, DiskThread,
 from .clients import ClientConn, ClientHub
 from .config import load_config
 from .frames import FrameClock
-from .holder_link import CONNECT_ERRORS, HolderLink
+from .holder_link import CONNECT_ERRORS, HolderLink, HolderRefused
 from .inbox import EscalationInbox
 from .exec_model import UnreadOutput
 from .protocol import MAX_LINE, PROTOCOL_VERSION
@@ -51,6 +52,8 @@ from .states import ACTIVE, ENDED, WorkerState
 from .transcript import TranscriptReader
 from .worker import Worker, parse_ts
 from .worker_ops import WorkerOps
+
+log = logging.getLogger("podium")
 
 try:
     VERSION = version("podium")
@@ -71,7 +74,8 @@ class Supervisor:
         self.workers: dict[str, Worker] = {}
         self.stopping = asyncio.Event()
         self.started = now_iso()
-        self.disk = DiskThread(on_error=lambda path, error: asyncio.get_running_loop().call_soon_threadsafe(self._disk_failed, path, error))
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by run(); the disk thread reports through it
+        self.disk = DiskThread(on_error=self._disk_error)
         self.config = load_config()
         self.table = RequestTable()
         self.hub = ClientHub(self.table, self.hello_info, self._frame_of)
@@ -130,7 +134,7 @@ class Supervisor:
     async def run(self, ready_fd: int = -1) -> int:
         """Serve until stopped (the lock is already ours)."""
         self._build_rooms()
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -149,7 +153,7 @@ class Supervisor:
         await self.disk.run(write_toml, self.bb.session_toml, self._session_info())
         self.journal.write("supervisor", None, state="started", pid=os.getpid())
         for problem in self.config.problems:
-            print(f"{now_iso()} config: {problem}", flush=True)
+            log.warning(f"config: {problem}")
             self.journal.write("config", None, problem=problem)
         await self.load_workers()
         self.inbox.start()
@@ -225,13 +229,15 @@ class Supervisor:
     async def reconnect(self, worker: Worker, size: int) -> None:
         try:
             link, hello = await HolderLink.connect(self.holder_socket(worker))
-        except CONNECT_ERRORS:
+        except CONNECT_ERRORS as exc:
             worker.restore(size)
             exit_info = read_json(worker.dir / "exit.json")
             if exit_info is not None:
                 worker.on_exit(exit_info)
+            elif isinstance(exc, HolderRefused):
+                worker.set_state(WorkerState.LOST, f"its holder (pid {worker.holder_pid}) refused: {exc}; the worker may still run; transcript kept")
             else:
-                worker.set_state(WorkerState.LOST, "holder not found (machine rebooted or holder killed); transcript kept")
+                worker.set_state(WorkerState.LOST, f"holder not found ({exc.__class__.__name__}: machine rebooted or holder killed); transcript kept")
             return
         worker.screen.resize(int(hello.get("cols", worker.screen.columns)), int(hello.get("rows", worker.screen.lines)))
         worker.restore(int(hello.get("offset", size)))
@@ -347,12 +353,12 @@ class Supervisor:
         worker.started = str(info.get("started") or now_iso())
         try:
             link, hello = await HolderLink.connect(self.bb.holder_socket(worker.name))
-        except CONNECT_ERRORS:
+        except CONNECT_ERRORS as exc:
             exit_info = read_json(worker.dir / "exit.json")  # it may have exited already
             if exit_info is not None:
                 worker.on_exit(exit_info)
             else:
-                worker.set_state(WorkerState.LOST, "holder started but could not be reached")
+                worker.set_state(WorkerState.LOST, f"holder started but could not be reached ({exc!r})")
             return
         worker.link = link
         worker.catch_up(worker.offset, int(hello.get("offset", worker.offset)))
@@ -382,10 +388,20 @@ class Supervisor:
         return self.hub.following(worker.name)
 
     def warned(self, worker: Worker, warning: str) -> None:
-        print(f"{now_iso()} {worker.name}: {warning}", flush=True)
+        log.warning(f"{worker.name}: {warning}")
         self.journal.write("warning", worker.name, warning=warning)
         self.save(worker)
         self._announce(worker)
+
+    def _disk_error(self, path: Path, error: str) -> None:
+        """On the disk thread: hand the failure to the event loop (or the log, once it is gone)."""
+        if self.loop is not None:
+            try:
+                self.loop.call_soon_threadsafe(self._disk_failed, path, error)
+                return
+            except RuntimeError:  # the loop is closed: the supervisor is on its way out
+                pass
+        log.warning(f"could not write {path}: {error}")
 
     def _disk_failed(self, path: Path, error: str) -> None:
         """A blackboard write failed (a full disk): the worker it belongs to says so."""
@@ -393,7 +409,7 @@ class Supervisor:
         if worker is not None:
             worker.warn(path.name, f"{path.name}: {error}")
         else:
-            print(f"{now_iso()} could not write {path}: {error}", flush=True)
+            log.warning(f"could not write {path}: {error}")
 
     # -- what the worker requests need (worker_ops.Room) -------------------------------------------------
     def describe(self, worker: Worker) -> dict[str, Any]:
@@ -464,7 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.detach_log:
         detached.detach(args.detach_log)
-    print(f"{now_iso()} supervisor pid {os.getpid()} for {args.workspace}", flush=True)
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(asctime)s %(message)s")
+    log.info(f"supervisor pid {os.getpid()} for {args.workspace}")
     supervisor = Supervisor(args.workspace)
     try:
         supervisor.bb.prepare()
@@ -480,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return asyncio.run(supervisor.run(args.ready_fd))
     finally:
-        print(f"{now_iso()} supervisor pid {os.getpid()} exits", flush=True)
+        log.info(f"supervisor pid {os.getpid()} exits")
 
 
 if __name__ == "__main__":

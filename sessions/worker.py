@@ -280,7 +280,11 @@ class Worker:
             self.on_exit(exit_info)
         else:
             self.link = None
-            self.set_state(WorkerState.LOST, f"holder (pid {self.holder_pid}) died; the worker lost its terminal (SIGHUP)")
+            if self.holder_pid and _alive(self.holder_pid):
+                why = f"holder (pid {self.holder_pid}) closed its socket (see holder.log); the worker may still run: restart the supervisor to reconnect"
+            else:
+                why = f"holder (pid {self.holder_pid}) died; the worker lost its terminal (SIGHUP)"
+            self.set_state(WorkerState.LOST, why)
 
     # -- the end ------------------------------------------------------------------------------
     def on_exit(self, info: dict[str, Any]) -> None:
@@ -343,3 +347,13 @@ def _chunks(reader: TranscriptReader, start: int, end: int, size: int = 1 << 20)
             return
         yield chunk
         pos += len(chunk)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -15,6 +15,7 @@ from .protocol import Exec, Input, Kill, NoFields, Resize, Resume, Spawn, Stop, 
 from .launch import shell_argv
 from .requests import RequestError, RequestTable
 from .states import ACTIVE, ENDED
+from .wire import terminal_size
 from .worker import Worker
 
 TYPING_BURST = 1.0  # keys typed within this many seconds are one journal entry
@@ -101,6 +102,8 @@ class WorkerOps:
         names = req.get("screens", [])
         if names == "*" or names == ["*"]:
             names = list(self.room.workers)
+        elif isinstance(names, str):  # one worker's name
+            names = [names]
         self.room.watch(client, [n for n in names if n in self.room.workers])
         return {"workers": [self.room.describe(w) for w in self.room.workers.values()]}
 
@@ -128,14 +131,15 @@ class WorkerOps:
 
     # -- starting --------------------------------------------------------------------------------
     async def op_spawn(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        cols, rows = terminal_size(req.get("cols", 120), req.get("rows", 40))
         worker = await self.room.spawn(
             req["name"],
             list(req["argv"]),
             kind=req.get("kind"),
             cwd=req.get("cwd"),
             env=req.get("env"),
-            cols=int(req.get("cols", 120)),
-            rows=int(req.get("rows", 40)),
+            cols=cols,
+            rows=rows,
         )
         return self.room.describe(worker)
 
@@ -202,7 +206,7 @@ class WorkerOps:
 
     def resize(self, client: Any, req: dict[str, Any]) -> None:
         worker = self.worker(req["worker"])
-        cols, rows = max(2, req["cols"]), max(2, req["rows"])
+        cols, rows = terminal_size(req["cols"], req["rows"])
         if (cols, rows) == (worker.screen.columns, worker.screen.lines):
             return
         worker.screen.resize(cols, rows)

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widget import Widget
@@ -20,7 +20,6 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from podium.sessions.blackboard import Blackboard
 from podium.sessions.states import ACTIVE
-from podium.sessions.transcript import LineIndex
 from podium.widgets.escalation_banner import EscalationBanner
 from podium.widgets.pane_grid import STRUCTURED_MODES, PaneGrid
 from podium.widgets.scrollback import Scrollback
@@ -163,15 +162,7 @@ class DashboardScreen(WorkerCommandsScreen):
             self.link.request("unsubscribe", screens=gone)
         if want != before and want:
             self.link.request("subscribe", screens=want, events=True)
-        names = list(self.link.roster)
-        for name, pane in grid.panes.items():
-            w = self.link.roster.get(name, {})
-            pane.number = names.index(name) + 1
-            pane.set_status(w.get("state", ""), w.get("reason", ""), w.get("kind", ""))
-            view = grid.views.get(name)
-            if view is not None:
-                view.number = pane.number
-                view.set_summary(w)
+        grid.describe(self.link.roster)
         grid.lay_out(focus if focus in grid.panes else None)
         if grid.panes and grid.worker_at(self.focused) is None and not isinstance(self.focused, WorkerList):
             first = grid.face(next(iter(grid.panes)))
@@ -291,18 +282,7 @@ class DashboardScreen(WorkerCommandsScreen):
         self.app.push_screen(PromptScreen(f"Search {name}'s transcript (newest first; smart case):", previous.pattern if previous else ""), submitted)
 
     async def _search(self, name: str, pattern: str) -> None:
-        scrollback = await self.open_scrollback(name)
-        self.find(scrollback, pattern)
-
-    @work(thread=True, exclusive=True, group="search")
-    def find(self, scrollback: Scrollback, pattern: str) -> None:
-        index = scrollback.index or LineIndex(scrollback.transcript_dir)
-        index.refresh()
-        again = scrollback.match is not None and scrollback.pattern == pattern
-        line = index.search(pattern, from_line=scrollback.match if again else index.line_count, backwards=True)  # type: ignore[arg-type]
-        self.app.call_from_thread(scrollback.show_match, pattern, line)
-        if line is None:
-            self.app.call_from_thread(self.notify, f"{pattern!r} not found above this point", severity="warning", timeout=3)
+        (await self.open_scrollback(name)).find(pattern)
 
     # -- the focused worker -------------------------------------------------------------------------------
     def action_interactive(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.containers import Container
 from textual.widget import Widget
@@ -76,6 +77,18 @@ class PaneGrid(Container):
             mounted.add(name)
         self.panes = {n: self.panes[n] for n in names}
         return gone
+
+    def describe(self, roster: dict[str, dict[str, Any]]) -> None:
+        """Number and label each shown worker from the roster (every worker, in order)."""
+        names = list(roster)
+        for name, pane in self.panes.items():
+            w = roster.get(name, {})
+            pane.number = names.index(name) + 1
+            pane.set_status(w.get("state", ""), w.get("reason", ""), w.get("kind", ""))
+            view = self.views.get(name)
+            if view is not None:
+                view.number = pane.number
+                view.set_summary(w)
 
     def lay_out(self, focus: str | None) -> None:
         """Grid size, what shows (zoomed: only `focus`), and the focus on `focus`'s face."""

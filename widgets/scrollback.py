@@ -265,6 +265,18 @@ class Scrollback(ScrollView, can_focus=True):
         else:
             self.scroll_page_down(animate=False)
 
+    @work(thread=True, exclusive=True, group="scrollback-search")
+    def find(self, pattern: str) -> None:
+        """Search the whole transcript upwards from the view's last match (or the end),
+        off the event loop; the hit is shown, a miss is said."""
+        index = self.index or LineIndex(self.transcript_dir)
+        index.refresh()
+        again = self.match is not None and self.pattern == pattern
+        line = index.search(pattern, from_line=self.match if again else index.line_count, backwards=True)  # type: ignore[arg-type]
+        self.app.call_from_thread(self.show_match, pattern, line)
+        if line is None:
+            self.app.call_from_thread(self.notify, f"{pattern!r} not found above this point", severity="warning", timeout=3)
+
     def show_match(self, pattern: str, line: int | None) -> None:
         """Put line `line` (a search hit) in the middle of the view, marked."""
         self.pattern = pattern

@@ -136,6 +136,7 @@ def test_dashboard_demo_type_interrupt_detach_reattach(tmux, ws):
     approval = eventually_sync(
         lambda: (w := workers(ws)["approval"])["state"] not in ("starting", "running", "paused", "waiting") and w,
         what="the approval worker to end",
+        show=lambda: (workers(ws), tmux.capture(win)),
     )
     assert approval["state"] == "interrupted", approval
     assert "? Help" in tmux.capture(win)

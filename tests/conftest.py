@@ -92,6 +92,18 @@ def eventually_sync(predicate: Callable[[], Any], *, what: str, timeout: float =
     return asyncio.run(eventually(predicate, what=what, timeout=timeout, every=every, show=show))
 
 
+def type_in_one_breath(app, *keys: str) -> None:
+    """Queue `keys` as a terminal delivers a fast typist's keys: all at once, none waiting
+    for the app to settle (Pilot's `press` waits for idle after each key, which hides
+    every race between a key and the focus change the key before it asked for)."""
+    from textual import events
+
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
 def record_notices(app) -> None:
     """Keep every notification `app` raises from now on (screens and widgets notify
     through the app), for `notices`. Textual forgets a notification when its toast times

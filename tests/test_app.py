@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.events import MouseScrollUp
-from conftest import eventually, kill_everything_under, notices, record_notices, shut_down, text_of
+from conftest import eventually, kill_everything_under, notices, record_notices, shut_down, text_of, type_in_one_breath
 
 from podium.sessions.blackboard import read_journal
 from podium.sessions.client import connect_or_start
@@ -209,6 +209,12 @@ async def test_scrollback_and_search_over_the_transcript(room):
         log_pane = pane(app, "log")
         log_pane.post_message(MouseScrollUp(log_pane, 5, 5, 0, -1, 0, False, False, False))
         await eventually(lambda: "log" in app.dashboard.grid.scrollbacks, pilot=pilot, what="the wheel's scrollback")
+        # Leaving it and going on in one breath: the closing scrollback must not take the
+        # focus back from the worker the next key chose.
+        await eventually(lambda: app.focused is app.dashboard.grid.scrollbacks["log"], pilot=pilot, what="the wheel's scrollback focused")
+        type_in_one_breath(app, "escape", "2", "ctrl+c")
+        await eventually(lambda: pane_has(app, "trap", "got SIGINT"), pilot=pilot, what="Ctrl+C to worker 2, typed right after escape")
+        assert app.dashboard.focused_name() == "trap"
 
 
 async def test_new_worker_dialog_starts_a_worker(room):

@@ -242,13 +242,13 @@ class DashboardScreen(WorkerCommandsScreen):
     # -- scrollback and search ---------------------------------------------------------------------------
     async def open_scrollback(self, name: str) -> Scrollback:
         scrollback = await self.grid.open_scrollback(name)
-        self.grid.lay_out(name)
+        self.grid.lay_out(self._focusing or name)  # a worker a later key chose keeps the focus
         self.refresh_bindings()
         return scrollback
 
     async def close_scrollback(self, name: str) -> None:
         await self.grid.close_scrollback(name)
-        self.grid.lay_out(name)
+        self.grid.lay_out(self._focusing or name)  # a worker a later key chose keeps the focus
         self.refresh_bindings()
 
     def action_scrollback(self) -> None:
@@ -341,7 +341,7 @@ class DashboardScreen(WorkerCommandsScreen):
         if await self.grid.toggle_view(name):
             self.grid.views[name].number = self.panes[name].number
             self.grid.views[name].set_summary(self.link.roster.get(name, {}))
-        self.grid.lay_out(name)
+        self.grid.lay_out(self._focusing or name)  # a worker a later key chose keeps the focus
         self.refresh_bindings()
 
     # -- what the supervisor link reports -------------------------------------------------------------------

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,14 +35,10 @@ from typing import Any
 
 from supervisor import (  # bench/supervisor.py: the same helpers, the same clean-up
     CLK_TCK,
-    RUNTIME,
     TMUX,
-    TMUX_SOCKETS,
-    WORKSPACES,
+    clean_up,
     cpu_ticks,
     holder_pids,
-    kill_leftovers,
-    kill_workers,
     log,
     new_workspace,
     podium_down,
@@ -208,14 +203,7 @@ def main() -> int:
     try:
         result = asyncio.run(run(args.counts, args.idle))
     finally:
-        for sock in TMUX_SOCKETS:
-            tmux_kill(sock)
-        for ws in WORKSPACES:
-            kill_leftovers(ws, wait=0.5)
-        kill_workers()
-        for ws in WORKSPACES:
-            shutil.rmtree(ws, ignore_errors=True)
-        shutil.rmtree(RUNTIME, ignore_errors=True)
+        clean_up()
     report(result)
     print(json.dumps(result, separators=(",", ":")))
     return 0

@@ -196,6 +196,18 @@ def kill_leftovers(ws: Path, wait: float = 2.0) -> list[int]:
     return pids
 
 
+def clean_up() -> None:
+    """Everything a run started, gone: tmux servers, supervisors, holders, workspaces."""
+    for sock in TMUX_SOCKETS:
+        tmux_kill(sock)
+    for ws in WORKSPACES:
+        kill_leftovers(ws, wait=0.5)
+    kill_workers()
+    for ws in WORKSPACES:
+        shutil.rmtree(ws, ignore_errors=True)
+    shutil.rmtree(RUNTIME, ignore_errors=True)
+
+
 def kill_workers() -> None:
     """Worker processes we learned of (by pid, checked against their command line)."""
     for pid, cl in WORKER_PIDS:
@@ -950,14 +962,7 @@ def main() -> int:
     try:
         result = asyncio.run(run(args))
     finally:
-        for sock in TMUX_SOCKETS:
-            tmux_kill(sock)
-        for ws in WORKSPACES:
-            kill_leftovers(ws, wait=0.5)
-        kill_workers()
-        for ws in WORKSPACES:
-            shutil.rmtree(ws, ignore_errors=True)
-        shutil.rmtree(RUNTIME, ignore_errors=True)
+        clean_up()
     report(result)
     print(json.dumps(rounded(result), separators=(",", ":")))
     return 0

@@ -154,5 +154,8 @@ def test_dashboard_demo_type_interrupt_detach_reattach(tmux, ws):
     # Attach again from a new window: the same screens.
     win2 = tmux.podium_window("again", "attach", "-w", str(ws))
     tmux.wait_for(win2, "typed-through-podium-42")
-    after = pane_region(tmux.settle(win2), "4 shell", tmux.width)
-    assert after == before
+    tmux.settle(win2)  # a toast on attach (posted with the roster) is drawn by now...
+    tmux.wait_gone(win2, "▌", timeout=15)  # ...and floats over the same corner until it goes
+    screen = tmux.settle(win2)
+    after = pane_region(screen, "4 shell", tmux.width)
+    assert after == before, screen

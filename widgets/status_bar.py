@@ -54,6 +54,9 @@ class StatusBar(Static):
 
     def refresh_text(self) -> None:
         t = Text()
+        if self.mode:  # first: a mode must never be cut off by a narrow terminal or hidden under a toast
+            t.append(f" {self.mode} ", style="bold reverse")
+            t.append("  ")
         ok = self.connection.startswith("supervisor")
         t.append("● " if ok else "○ ", style="green" if ok else "red")
         t.append(self.connection, style="" if ok else "bold red")
@@ -68,7 +71,4 @@ class StatusBar(Static):
         if self.tokens:
             t.append("  ·  ")
             t.append(f"{units.tokens(self.tokens)} tokens" + (f" ${self.cost:.2f}" if self.cost else ""), style="cyan")
-        if self.mode:
-            t.append("  ·  ")
-            t.append(self.mode, style="bold reverse")
         self.update(t)

@@ -407,9 +407,14 @@ async def test_structured_view_and_resume_of_an_agent_worker(workspace):
             # An agent that speaks JSONL opens on its structured view.
             await eventually(lambda: "agent" in app.dashboard.grid.views and not app.dashboard.panes["agent"].display, pilot=pilot, what="structured view, laid out")
             view = app.dashboard.grid.views["agent"]
-            await eventually(lambda: view.rendered >= 4, pilot=pilot, what="events rendered")
-            text = "\n".join(text_of(static) for static in view.query("Static"))
-            assert "$ find . -name '*.py' | wc -l" in text and "exit 0" in text and "COMPLETED" in text
+
+            def shown() -> str:
+                return "\n".join(text_of(static) for static in view.query("Static"))
+
+            # Wait for exactly what is asserted: the view renders events as they are read.
+            await eventually(
+                lambda: all(s in shown() for s in ("$ find . -name '*.py' | wc -l", "exit 0", "COMPLETED")), pilot=pilot, what="the command, its exit and the report", show=shown
+            )
             assert not app.dashboard.panes["agent"].display
             await pilot.press("1", "v")  # the raw terminal, one key away
             await eventually(lambda: "agent" not in app.dashboard.grid.views and app.dashboard.panes["agent"].display, pilot=pilot, what="the raw terminal")

@@ -148,7 +148,11 @@ class FrameClock:
             return more
         if not self.screens.watching(name) and now - self._last_pump.get(name, 0.0) < BACKGROUND_INTERVAL:
             return True
-        return self._pump(worker, now) or more
+        pumped = self._pump(worker, now)
+        # Bytes that changed no row (cursor moves, modes) still owe the prompt check a frame:
+        # the clock must not stop while one is due, or a prompt drawn just before them waits
+        # for output that never comes (codex sits at its approval dialog in silence).
+        return pumped or more or name in self._prompt_due
 
     def _urgent_frame(self) -> None:
         """Only the workers someone is typing into, at once."""

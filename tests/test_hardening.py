@@ -286,6 +286,29 @@ async def test_the_first_change_after_quiet_goes_out_at_once_and_typing_beats_a_
     assert [n for n, _ in screens.sent] == ["quiet", "quiet", "flood"], "the flood went first"
 
 
+async def test_a_prompt_is_read_even_when_the_bytes_after_it_change_no_row():
+    """A prompt drawn, then bytes that move no row (cursor hidden) before the clock's next
+    frame: the clock must keep going until the prompt is read (codex once sat at its
+    approval dialog unseen, 1 run in 5)."""
+    ask = _Framed("ask")
+    screens = _Screens()
+    seen: list[str] = []
+    clock = FrameClock(lambda: [ask], screens, lambda w: None, lambda w: seen.append(w.screen.text()))
+
+    def out(data: bytes) -> None:
+        ask.last_output = time.time()
+        ask.screen.write(data)
+        clock.output(ask)
+
+    out(b"working")
+    await eventually(lambda: seen, what="the first look at the screen", every=0.001)
+    sent = len(screens.sent)
+    out(b"\r\nContinue? [y/N] ")
+    await eventually(lambda: len(screens.sent) > sent, what="the prompt's frame", every=0.001)
+    out(b"\x1b[?25l")  # before the next frame: a backlog that changes no row
+    await eventually(lambda: any("Continue?" in text for text in seen), what="a look at the screen with the prompt", timeout=3)
+
+
 # -- keys: notifications, in order -----------------------------------------------------------------
 async def test_a_thousand_keystrokes_arrive_in_order_without_a_reply_each(supervised):
     ws, client = supervised

@@ -256,6 +256,25 @@ class NoFields(TypedDict):
     pass
 
 
+# -- plans (scheduler.py) ------------------------------------------------------------------
+class PlanRun(TypedDict):
+    path: NotRequired[str | None]  # the plan file (default: .podium/plan.toml)
+    env: NotRequired[dict[str, str] | None]  # the environment its workers start with
+
+
+class PlanStop(TypedDict):
+    grace: NotRequired[int | float]
+
+
+class TaskRef(TypedDict):
+    task: str
+
+
+class PlanEnvelope(TypedDict):
+    task: str
+    text: NotRequired[str]  # the new envelope; without it, the answer is the envelope as it stands
+
+
 # -- validation ---------------------------------------------------------------------------
 class BadRequest(ValueError):
     """A request whose fields do not match its type (the message names the field)."""

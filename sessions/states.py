@@ -73,3 +73,34 @@ class EscalationState(StrEnum):
 
 
 OPEN_ESCALATIONS = frozenset({EscalationState.PENDING, EscalationState.ANSWERED})
+
+
+class TaskState(StrEnum):
+    """A plan task's state (its worker has its own; a task also waits, verifies, follows up)."""
+
+    PENDING = "pending"  # an `after` task has not ended yet
+    QUEUED = "queued"  # ready; waits for a slot, for overlapping touches, or for the plan to run
+    STARTING = "starting"
+    RUNNING = "running"
+    VERIFYING = "verifying"  # its worker is done; the verify command runs
+    DONE = "done"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"
+    NEEDS_REVIEW = "needs-review"  # the signals or the report do not say done
+    BLOCKED = "blocked"  # its report says blocked, or a task it comes after did not succeed
+    SKIPPED = "skipped"  # the person skipped it (counts as satisfied for what comes after)
+    STOPPED = "stopped"  # the plan was stopped before or while it ran
+    SUPERSEDED = "superseded"  # a follow-up round took over
+
+
+TASK_OPEN = frozenset({TaskState.PENDING, TaskState.QUEUED, TaskState.STARTING, TaskState.RUNNING, TaskState.VERIFYING})
+TASK_WORKING = frozenset({TaskState.STARTING, TaskState.RUNNING, TaskState.VERIFYING})  # takes a slot
+TASK_SATISFIED = frozenset({TaskState.DONE, TaskState.SKIPPED})  # what comes after may start
+
+
+class PlanState(StrEnum):
+    NONE = "none"  # no plan has run in this workspace
+    RUNNING = "running"
+    PAUSED = "paused"  # running tasks go on; nothing new starts
+    STOPPED = "stopped"
+    COMPLETE = "complete"  # every task ended

@@ -26,6 +26,12 @@ def _when(iso: str | None) -> datetime | None:
         return None
 
 
+def epoch(iso: str | None) -> float | None:
+    """Seconds since 1970 of an ISO 8601 time (None for none or unreadable)."""
+    then = _when(iso)
+    return then.timestamp() if then is not None else None
+
+
 def ago(iso: str | None, now: datetime | None = None) -> str:
     """'a minute ago', '3 hours ago' (sentences: the command line's tables)."""
     then = _when(iso)

@@ -1,0 +1,161 @@
+"""What the scheduler knows of each task while a plan runs, and how it keeps it: a
+`TaskRun` per task (its state and why, its worker, its attempts, its verification, the
+follow-up that took over), written to `.podium/tasks/<id>/` (the task as it will run in
+`task.toml`, its state in `state.toml`, the prompt in `envelope.md`), read back after a
+restart. The scheduler is the only writer of these files.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .plan import Context, Task
+from .states import TASK_OPEN, TaskState
+from .units import compact
+
+
+@dataclass
+class TaskRun:
+    task: Task
+    state: TaskState = TaskState.PENDING
+    reason: str = "waiting for the plan to start"
+    worker: str | None = None  # the worker of the current attempt
+    verify_worker: str | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # {worker, started, ended, state, reason}
+    started: str | None = None
+    ended: str | None = None
+    superseded_by: str | None = None
+    stale: bool = False
+    cap_hit: bool = False  # its time cap interrupted it
+    envelope_edited: bool = False
+    verified: dict[str, Any] | None = None  # {command, worker, exit_code, ok}
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    @property
+    def open(self) -> bool:
+        return self.state in TASK_OPEN
+
+    def set(self, state: TaskState, reason: str) -> None:
+        self.state, self.reason = state, reason
+
+    def state_record(self) -> dict[str, Any]:
+        return {
+            "state": str(self.state),
+            "reason": self.reason,
+            "worker": self.worker,
+            "verify_worker": self.verify_worker,
+            "attempts": self.attempts,
+            "started": self.started,
+            "ended": self.ended,
+            "superseded_by": self.superseded_by,
+            "stale": self.stale,
+            "cap_hit": self.cap_hit,
+            "envelope_edited": self.envelope_edited,
+            "verified": self.verified,
+        }
+
+    def public(self) -> dict[str, Any]:
+        return {**self.task.public(), **self.state_record(), "state": str(self.state)}
+
+
+def task_record(task: Task) -> dict[str, Any]:
+    """The task as it runs (a plan's task after defaults, or a follow-up podium made)."""
+    out = task.public()
+    out["line"] = task.line
+    out["findings"] = task.findings
+    out["context"] = {"non_goals": task.context.non_goals, "constraints": task.context.constraints, "pointers": task.context.pointers, "success": task.context.success}
+    return out
+
+
+def task_from(record: dict[str, Any]) -> Task:
+    ctx = record.get("context") or {}
+    return Task(
+        id=str(record["id"]),
+        goal=str(record.get("goal", "")),
+        role=str(record.get("role", "implementer")),
+        agent=str(record.get("agent", "codex-exec")),
+        command=record.get("command"),
+        after=list(record.get("after", [])),
+        done=str(record.get("done", "")),
+        verify=record.get("verify"),
+        touches=list(record.get("touches", [])),
+        time_cap=float(record.get("time_cap", 1800.0)),
+        retries=int(record.get("retries", 0)),
+        flags=list(record.get("flags", [])),
+        fixes=record.get("fixes"),
+        context=Context(ctx.get("non_goals", ""), ctx.get("constraints", ""), list(ctx.get("pointers", [])), ctx.get("success", "")),
+        line=int(record.get("line", 0)),
+        follow_up_of=record.get("follow_up_of"),
+        round=int(record.get("round", 1)),
+        findings=str(record.get("findings", "")),
+    )
+
+
+def load_runs(directory: Path, order: list[str]) -> tuple[dict[str, TaskRun], list[str]]:
+    """The task runs a supervisor left, in plan order, and a problem for each unreadable one."""
+    runs: dict[str, TaskRun] = {}
+    problems = []
+    for tid in order:
+        try:
+            task = task_from(tomllib.loads((directory / tid / "task.toml").read_text("utf-8")))
+            state = tomllib.loads((directory / tid / "state.toml").read_text("utf-8"))
+        except (OSError, ValueError, KeyError, tomllib.TOMLDecodeError) as exc:
+            problems.append(f"{directory / tid}: {exc}")
+            continue
+        run = TaskRun(task)
+        run.state = TaskState(state.get("state", "pending"))
+        run.reason = str(state.get("reason", ""))
+        run.worker = state.get("worker")
+        run.verify_worker = state.get("verify_worker")
+        run.attempts = list(state.get("attempts", []))
+        run.started, run.ended = state.get("started"), state.get("ended")
+        run.superseded_by = state.get("superseded_by")
+        run.stale = bool(state.get("stale", False))
+        run.cap_hit = bool(state.get("cap_hit", False))
+        run.envelope_edited = bool(state.get("envelope_edited", False))
+        run.verified = state.get("verified")
+        runs[tid] = run
+    return runs, problems
+
+
+# -- a task as people read it (the plan screen, `podium plan show`, the heartbeat log) ----------------
+def verify_text(task: dict[str, Any]) -> str:
+    """'-' (no verify command), 'not yet', 'running', '✓' or '✗ exit 2'."""
+    if not task.get("verify"):
+        return "-"
+    if task["state"] == TaskState.VERIFYING:
+        return "running"
+    verified = task.get("verified")
+    if not verified:
+        return "not yet"
+    return "✓" if verified.get("ok") else f"✗ exit {verified.get('exit_code')}"
+
+
+def signals(task: dict[str, Any], now: float | None = None) -> str:
+    """What podium sees of a task beyond its state and verification: its worker's state,
+    staleness, the time cap (and, given `now`, how long until it falls), attempts, rounds
+    and an edited envelope, as one short line."""
+    out = []
+    ws = task.get("worker_state")
+    if ws and task["state"] in (TaskState.STARTING, TaskState.RUNNING, TaskState.VERIFYING) and ws != "running":
+        out.append(f"worker {ws}")
+    if task.get("stale"):
+        out.append("stale")
+    if task.get("cap_hit"):
+        out.append("time cap hit")
+    elif task.get("cap_at") and now is not None:
+        out.append(f"cap in {compact(task['cap_at'] - now)}")
+    attempts = len(task.get("attempts") or [])
+    if attempts > 1:
+        out.append(f"attempt {attempts}")
+    if task.get("round", 1) > 1:
+        out.append(f"round {task['round']}")
+    if task.get("envelope_edited"):
+        out.append("envelope edited")
+    return " · ".join(out)

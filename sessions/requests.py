@@ -27,6 +27,17 @@ class RequestError(Exception):
     """A request that cannot be done; the message goes back to the client as is."""
 
 
+@dataclass
+class InternalClient:
+    """Who a room of podium's own is when it calls an operation: a kind, and no line."""
+
+    kind: str
+    events: bool = False
+
+    def send(self, obj: dict[str, Any]) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Operation:
     shape: type
@@ -45,6 +56,20 @@ class RequestTable:
     def add_notification(self, op: str, handler: Notification, shape: type) -> None:
         assert op not in self.ops, f"{op} registered twice"
         self.ops[op] = Operation(shape, notification=handler)
+
+    async def call(self, by: str, op: str, **fields: Any) -> Any:
+        """A room of podium's own (the scheduler) asks what a client would: the same
+        checks, the same journal entries, `by` in place of the client's kind. Raises
+        RequestError (or BadRequest) where a client would get an error."""
+        entry = self.ops.get(op)
+        if entry is None:
+            raise RequestError(f"unknown request {op!r}")
+        check_request(op, fields, entry.shape)
+        if entry.handler is None:
+            assert entry.notification is not None
+            entry.notification(InternalClient(by), fields)
+            return {}
+        return await entry.handler(InternalClient(by), fields)  # type: ignore[arg-type]
 
     def notify(self, client: ClientConn, req: dict[str, Any]) -> None:
         """A message without an id: done now, in arrival order, never answered. A problem

@@ -42,6 +42,7 @@ from .config import load_config
 from .frames import FrameClock
 from .holder_link import CONNECT_ERRORS, HolderLink, HolderRefused
 from .inbox import EscalationInbox
+from .plans import PlanRooms
 from .exec_model import UnreadOutput
 from .protocol import MAX_LINE, PROTOCOL_VERSION
 from .launch import worker_env
@@ -83,6 +84,7 @@ class Supervisor:
         self.journal: Journal
         self.inbox: EscalationInbox
         self.desk: ResultDesk
+        self.plans: PlanRooms
         self._lock_fd = -1
         self._server: asyncio.base_events.Server | None = None
         self._next_exec = 1
@@ -127,6 +129,7 @@ class Supervisor:
             self.config.rules,
         )
         self.desk = ResultDesk(CuratedResult(self.bb.root / "result.md"), self.disk, self.journal, self._last_message, self._result_changed)
+        self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast)
         WorkerOps(self).register(self.table)
         self.inbox.register(self.table)
         self.desk.register(self.table)
@@ -157,6 +160,7 @@ class Supervisor:
             self.journal.write("config", None, problem=problem)
         await self.load_workers()
         self.inbox.start()
+        await self.plans.start()
         detached.report(ready_fd, {"ok": True, "pid": os.getpid(), "socket": str(sock)})
         await self.stopping.wait()
         await self.shutdown()
@@ -181,6 +185,7 @@ class Supervisor:
     async def shutdown(self) -> None:
         self.journal.write("supervisor", None, state="stopped", pid=os.getpid())
         self.inbox.stop()
+        self.plans.stop()
         await self.hub.close_all("supervisor stopped")
         if self._server is not None:
             self._server.close()
@@ -373,6 +378,7 @@ class Supervisor:
             self.inbox.worker_ended(worker.name, worker.state)
             self.frames.flush(worker)  # watchers get the last screen before they hear the end
         self._announce(worker)
+        self.plans.worker_changed(worker.name, worker.state)
 
     def output(self, worker: Worker, data: bytes) -> None:
         self.hub.output(worker.name, data)

@@ -1,0 +1,869 @@
+"""The scheduler: runs a plan the way the orchestration guides run one. Tasks start when
+every task they come `after` succeeded, at most `max_parallel` at once (the guides' 3),
+never two whose `touches` overlap; each run has a time cap, after which its worker is
+interrupted. A task is done only when its worker's signals agree, its report says Done
+and its `verify` command exits 0; a failed verification (or a verifier's failing report)
+creates a follow-up round for the implementer with the findings in its envelope.
+
+It starts and stops workers only through the request table (`call`), as a client would,
+so every start, signal and answer is journaled the same way; it hears that a worker
+changed through `worker_changed`. Its own decisions go into the journal too, and its
+state lives in `.podium/tasks/` (task_runs.py), so a supervisor killed in the middle
+carries on where it was without starting any task twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from .blackboard import DiskThread, Journal, write_toml
+from .fsutil import atomic_write, now_iso
+from .launch import build_command, shell_argv
+from .plan import Plan, PlanError, Task, envelope, load_plan, touches_overlap
+from .protocol import PlanEnvelope, PlanRun, PlanStop, TaskRef
+from .requests import RequestError, RequestTable
+from .states import ENDED, TASK_SATISFIED, TASK_WORKING, PlanState, TaskState, WorkerState
+from .task_runs import TaskRun, load_runs, task_record
+from .text import plain_text
+from .transcript import TranscriptReader
+from .units import compact, epoch
+
+log = logging.getLogger("podium")
+
+BY = "plan"  # who the journal says did what the scheduler does
+KILL_AFTER_INTERRUPT = 10.0  # seconds a capped worker gets to stop after Ctrl+C
+WATCH_EVERY = 1.0  # how often the plan file is looked at for edits
+VERIFY_TAIL = 60  # lines of a failed verify command's output a follow-up is given
+FAILED_ENDS = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState.NEEDS_REVIEW, TaskState.BLOCKED, TaskState.STOPPED})
+
+Caller = Callable[..., Awaitable[Any]]  # table.call(by, op, **fields)
+
+
+class Seen(Protocol):
+    """What the scheduler reads of a worker (the supervisor's Worker has all of it)."""
+
+    name: str
+    state: str
+    last_output: float | None
+
+    def public(self) -> dict[str, Any]: ...
+
+
+class Scheduler:
+    def __init__(self, root: Path, workspace: Path, journal: Journal, disk: DiskThread, call: Caller, workers: Mapping[str, Seen], publish: Callable[[dict[str, Any]], None]):
+        self.root = root
+        self.workspace = workspace
+        self.dir = root / "tasks"
+        self.run_file = self.dir / "run.toml"
+        self.default_plan = root / "plan.toml"
+        self.summary_file = root / "plan-summary.md"
+        self.journal = journal
+        self.disk = disk
+        self._call = call
+        self.workers = workers
+        self.publish_event = publish
+        self.plan: Plan | None = None
+        self.plan_path: Path = self.default_plan
+        self.state = PlanState.NONE
+        self.runs: dict[str, TaskRun] = {}  # in plan order, follow-ups after their source
+        self.by_worker: dict[str, str] = {}  # worker -> task id
+        self.started: str | None = None
+        self.ended: str | None = None
+        self.number = 0  # plan runs in this workspace
+        self.env: dict[str, str] | None = None
+        self.problems: list[str] = []  # the last edit of the plan file that was refused, and why
+        self.last_heartbeat: str | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._pumping = False
+        self._again = False
+        self._publish_due = False
+        self._plan_stamp: tuple[int, int] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def register(self, table: RequestTable) -> None:
+        table.add("plan_run", self.op_run, PlanRun)
+        table.add("plan_show", self.op_show)
+        table.add("plan_pause", self.op_pause)
+        table.add("plan_resume", self.op_resume)
+        table.add("plan_stop", self.op_stop, PlanStop)
+        table.add("plan_promote", self.op_promote)
+        table.add("task_run_now", self.op_run_now, TaskRef)
+        table.add("task_skip", self.op_skip, TaskRef)
+        table.add("task_retry", self.op_retry, TaskRef)
+        table.add("task_envelope", self.op_envelope, PlanEnvelope)
+
+    async def call(self, op: str, **fields: Any) -> Any:
+        return await self._call(BY, op, **fields)
+
+    def spawn_soon(self, coro: Awaitable[Any]) -> None:
+        """Run `coro` on the loop, keep it until it ends, and log what it raises."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("plan: %r", t.exception(), exc_info=t.exception())
+
+        task.add_done_callback(done)
+
+    # -- start, restart and stop ---------------------------------------------------------------------
+    async def restore(self) -> None:
+        """After the supervisor (re)started and reconnected its workers: carry on the plan
+        that was running, looking at each task's worker to see where it got to."""
+        self._watcher = asyncio.get_running_loop().create_task(self._watch_plan())
+        if not self.run_file.exists():
+            return
+        run = await self.disk.run(_read_toml_or_empty, self.run_file)
+        self.state = PlanState(run.get("state", "none"))
+        self.number = int(run.get("number", 0))
+        self.started, self.ended = run.get("started"), run.get("ended")
+        self.plan_path = Path(run.get("path") or self.default_plan)
+        try:
+            self.plan = await self.disk.run(load_plan, self.dir / "plan.toml")
+        except PlanError as exc:
+            self.state = PlanState.STOPPED
+            self.journal.write("plan", None, state=self.state, reason=f"the accepted plan cannot be read back: {exc}")
+            return
+        self.plan.path = str(self.plan_path)
+        self.runs, problems = await self.disk.run(load_runs, self.dir, list(run.get("order", [])))
+        for problem in problems:
+            self.journal.write("plan", None, problem=problem)
+        self._plan_stamp = _stamp(self.plan_path)
+        for tr in self.runs.values():
+            for attempt in tr.attempts:
+                self.by_worker[attempt["worker"]] = tr.id
+            if tr.verify_worker:
+                self.by_worker[tr.verify_worker] = tr.id
+        for tr in self.runs.values():
+            self._reconcile(tr)
+        self.journal.write("plan", None, state=self.state, restored=True, tasks={t.id: str(t.state) for t in self.runs.values()})
+        self.pump()
+
+    def _reconcile(self, tr: TaskRun) -> None:
+        """A task the last supervisor left starting, running or verifying."""
+        if tr.state == TaskState.STARTING:
+            if tr.worker and tr.worker in self.workers:
+                tr.set(TaskState.RUNNING, "running (found after a restart)")
+            else:
+                tr.set(TaskState.QUEUED, "its start was recorded but its worker never started: starting it again")
+                if tr.attempts and tr.attempts[-1].get("worker") == tr.worker:
+                    tr.attempts.pop()
+        watched = tr.verify_worker if tr.state == TaskState.VERIFYING else tr.worker if tr.state == TaskState.RUNNING else None
+        if watched is None:
+            return
+        worker = self.workers.get(watched)
+        if worker is None:
+            tr.set(TaskState.FAILED, f"its worker {watched} is gone")
+            self.save(tr)
+        elif worker.state in ENDED:
+            self.worker_changed(watched, worker.state)
+        elif tr.state == TaskState.RUNNING:
+            self._arm_cap(tr)
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        for timer in self._timers.values():
+            timer.cancel()
+
+    # -- the requests ------------------------------------------------------------------------------------
+    async def op_run(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        if self.state in (PlanState.RUNNING, PlanState.PAUSED):
+            raise RequestError(f"plan {self.plan.title if self.plan else ''!r} is {self.state}: stop it first (podium plan stop)")
+        path = Path(req.get("path") or self.default_plan)
+        if not path.is_absolute():
+            path = self.workspace / path
+        try:
+            plan = await self.disk.run(load_plan, path)
+        except PlanError as exc:
+            raise RequestError(f"the plan was not started:\n{exc}") from None
+        text = await self.disk.run(path.read_text, "utf-8")
+        self.number += 1
+        await self.disk.run(_set_aside, self.dir, self.number - 1)
+        self.plan, self.plan_path, self.env = plan, path, req.get("env")
+        self.runs = {tid: TaskRun(task) for tid, task in plan.tasks.items()}
+        self.by_worker = {}
+        self.state, self.started, self.ended, self.problems = PlanState.RUNNING, now_iso(), None, []
+        self._plan_stamp = _stamp(path)
+        await self.disk.run(atomic_write, self.dir / "plan.toml", text)
+        for tr in self.runs.values():
+            await self.disk.run(write_toml, self.dir / tr.id / "task.toml", task_record(tr.task))
+            self.save(tr)
+        self.save_run()
+        self.journal.write("plan", None, state=self.state, title=plan.title, path=str(path), tasks=list(self.runs), max_parallel=plan.max_parallel, via=client.kind)
+        await self.pump_now()
+        return self.snapshot()
+
+    async def op_show(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        return self.snapshot()
+
+    async def op_pause(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        self._need(PlanState.RUNNING, "pause")
+        self._set_plan(PlanState.PAUSED, f"paused by {client.kind}: running tasks go on, nothing new starts")
+        return self.snapshot()
+
+    async def op_resume(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        self._need(PlanState.PAUSED, "resume")
+        self._set_plan(PlanState.RUNNING, f"resumed by {client.kind}")
+        await self.pump_now()
+        return self.snapshot()
+
+    async def op_stop(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        if self.state not in (PlanState.RUNNING, PlanState.PAUSED):
+            raise RequestError(f"no plan is running (it is {self.state})")
+        self._set_plan(PlanState.STOPPED, f"stopped by {client.kind}")
+        for tr in self.runs.values():
+            if tr.state in (TaskState.PENDING, TaskState.QUEUED):
+                self._end(tr, TaskState.STOPPED, "the plan was stopped before it started")
+            elif tr.state in TASK_WORKING:
+                tr.reason = "the plan was stopped: its worker is being stopped"
+                name = tr.verify_worker if tr.state == TaskState.VERIFYING else tr.worker
+                if name and name in self.workers and self.workers[name].state not in ENDED:
+                    await self._quietly("kill", worker=name, grace=float(req.get("grace", 3.0)))
+        self.changed()
+        return self.snapshot()
+
+    async def op_run_now(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        tr = self._task(req["task"])
+        if tr.state not in (TaskState.PENDING, TaskState.QUEUED):
+            raise RequestError(f"task {tr.id} is {tr.state}: run-now starts a task that has not started (retry runs one again)")
+        if self.state not in (PlanState.RUNNING, PlanState.PAUSED):
+            raise RequestError(f"the plan is {self.state}")
+        waiting = [d for d in tr.task.after if self.resolve(d).state not in TASK_SATISFIED]
+        if waiting:
+            raise RequestError(f"task {tr.id} comes after {', '.join(waiting)}, not done yet (skip them first to run it now)")
+        clash = self._overlap(tr)
+        if clash:
+            raise RequestError(f"task {tr.id}: {clash}; it would change the same files at once")
+        self.journal.write("task", tr.id, action="run-now", via=client.kind)
+        await self._start(tr, f"started now by {client.kind} (the cap of {self.plan.max_parallel if self.plan else '?'} does not apply)")
+        return tr.public()
+
+    async def op_skip(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        tr = self._task(req["task"])
+        if tr.state in TASK_WORKING:
+            raise RequestError(f"task {tr.id} is {tr.state}: interrupt its worker (ctrl+c) or stop the plan; skip is for a task that has not started or has ended")
+        if tr.state in (TaskState.DONE, TaskState.SKIPPED, TaskState.SUPERSEDED):
+            raise RequestError(f"task {tr.id} is {tr.state} already")
+        self.journal.write("task", tr.id, action="skip", via=client.kind)
+        self._end(tr, TaskState.SKIPPED, f"skipped by {client.kind}; what comes after it may start")
+        self._reopen_plan()
+        await self.pump_now()
+        return tr.public()
+
+    async def op_retry(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        tr = self._task(req["task"])
+        if tr.open:
+            raise RequestError(f"task {tr.id} is {tr.state}: retry runs a task that has ended")
+        if tr.state == TaskState.SUPERSEDED:
+            raise RequestError(f"task {tr.id} was followed up by {tr.superseded_by}: retry that one")
+        if self.state == PlanState.STOPPED:
+            raise RequestError("the plan is stopped: run it again (podium plan run)")
+        self.journal.write("task", tr.id, action="retry", via=client.kind)
+        tr.set(TaskState.QUEUED, f"retry asked by {client.kind}")
+        tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker = None, False, False, None, None
+        for other in self.runs.values():  # what it blocked waits again
+            if other.state == TaskState.BLOCKED and other.reason.startswith("after "):
+                other.set(TaskState.PENDING, "waiting again")
+                self.save(other)
+        self.save(tr)
+        self._reopen_plan()
+        await self.pump_now()
+        return tr.public()
+
+    async def op_envelope(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        tr = self._task(req["task"])
+        path = self.dir / tr.id / "envelope.md"
+        if "text" not in req:  # what it was told, or would be told if it started now
+            if tr.attempts or tr.envelope_edited:
+                return {"task": tr.id, "text": await self.disk.run(path.read_text, "utf-8"), "sent": bool(tr.attempts), "path": str(path)}
+            assert self.plan is not None
+            return {"task": tr.id, "text": envelope(self.plan, tr.task, await self._upstream(tr.task)), "sent": False, "path": str(path)}
+        if tr.state not in (TaskState.PENDING, TaskState.QUEUED):
+            raise RequestError(f"task {tr.id} is {tr.state}: its envelope can be edited only before it starts")
+        text = str(req["text"])
+        if not text.strip():
+            raise RequestError("an empty envelope: nothing would tell the worker what to do")
+        await self.disk.run(atomic_write, path, text)
+        tr.envelope_edited = True
+        self.journal.write("task", tr.id, action="envelope-edited", bytes=len(text.encode()), via=client.kind)
+        self.save(tr)
+        self.changed()
+        return tr.public()
+
+    async def op_promote(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        """Every done task's final report into the curated result, in plan order."""
+        promoted, skipped = [], []
+        for tr in self.runs.values():
+            if tr.state != TaskState.DONE or not tr.worker:
+                continue
+            try:
+                out = await self.call("promote", worker=tr.worker)
+            except RequestError as exc:
+                skipped.append(f"{tr.id}: {exc}")
+                continue
+            (skipped if out.get("duplicate") else promoted).append(tr.id if not out.get("duplicate") else f"{tr.id}: already in the result")
+        self.journal.write("plan", None, action="promote", promoted=promoted, via=client.kind)
+        return {"promoted": promoted, "skipped": skipped}
+
+    def _need(self, state: PlanState, what: str) -> None:
+        if self.state != state:
+            raise RequestError(f"cannot {what}: the plan is {self.state}")
+
+    def _task(self, tid: Any) -> TaskRun:
+        tr = self.runs.get(str(tid))
+        if tr is None:
+            raise RequestError(f"no task {tid!r} in the plan (tasks: {', '.join(self.runs) or 'none'})")
+        return tr
+
+    def _reopen_plan(self) -> None:
+        if self.state == PlanState.COMPLETE and any(t.open for t in self.runs.values()):
+            self._set_plan(PlanState.RUNNING, "a task runs again")
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def pump(self) -> None:
+        """Start what may start now (soon, once: calls while it runs make it run again)."""
+        if self._pumping:
+            self._again = True
+            return
+        self._pumping = True
+        self.spawn_soon(self._pump())
+
+    async def pump_now(self) -> None:
+        """Start what may start now, and return once it has (a request's answer shows it)."""
+        if self._pumping:
+            self._again = True
+            return
+        self._pumping = True
+        await self._pump()
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                self._again = False
+                await self._pump_once()
+                if not self._again:
+                    break
+        finally:
+            self._pumping = False
+        self.changed()
+
+    async def _pump_once(self) -> None:
+        if self.plan is None:
+            return
+        working = [t for t in self.runs.values() if t.state in TASK_WORKING]
+        for tr in list(self.runs.values()):
+            if tr.state not in (TaskState.PENDING, TaskState.QUEUED):
+                continue
+            deps = [self.resolve(d) for d in tr.task.after]
+            failed = [d for d in deps if d.state in FAILED_ENDS]
+            if failed:
+                d = failed[0]
+                self._end(tr, TaskState.BLOCKED, f"after {d.id}, which is {d.state}: retry or skip {d.id}")
+                continue
+            waiting = [d.id for d in deps if d.state not in TASK_SATISFIED]
+            if waiting:
+                self._wait(tr, TaskState.PENDING, f"after {', '.join(waiting)}")
+                continue
+            if self.state != PlanState.RUNNING:
+                self._wait(tr, TaskState.QUEUED, f"ready; the plan is {self.state}")
+                continue
+            if len(working) >= self.plan.max_parallel:
+                self._wait(tr, TaskState.QUEUED, f"ready; waiting for a slot ({len(working)} of {self.plan.max_parallel} running)")
+                continue
+            clash = self._overlap(tr)
+            if clash:
+                self._wait(tr, TaskState.QUEUED, f"ready; {clash}")
+                continue
+            working.append(tr)
+            await self._start(tr, "started")
+        if self.state in (PlanState.RUNNING, PlanState.PAUSED) and self.runs and not any(t.open for t in self.runs.values()):
+            await self._complete()
+
+    def _wait(self, tr: TaskRun, state: TaskState, reason: str) -> None:
+        if (tr.state, tr.reason) != (state, reason):
+            tr.set(state, reason)
+            self.save(tr)
+
+    def _overlap(self, tr: TaskRun) -> str | None:
+        if not tr.task.touches:
+            return None
+        for other in self.runs.values():
+            if other is not tr and other.state in TASK_WORKING:
+                pair = touches_overlap(tr.task.touches, other.task.touches)
+                if pair:
+                    return f"touches overlap with {other.id} ({pair[0]} and {pair[1]})"
+        return None
+
+    def resolve(self, tid: str) -> TaskRun:
+        """The task, or the follow-up round that took it over (what comes after waits for)."""
+        tr = self.runs[tid]
+        seen = {tid}
+        while tr.superseded_by and tr.superseded_by in self.runs and tr.superseded_by not in seen:
+            seen.add(tr.superseded_by)
+            tr = self.runs[tr.superseded_by]
+        return tr
+
+    # -- starting a task ----------------------------------------------------------------------------
+    async def _start(self, tr: TaskRun, why: str) -> None:
+        assert self.plan is not None
+        task = tr.task
+        name = self._worker_name(tr)
+        upstream = await self._upstream(task)
+        if tr.envelope_edited:
+            text = await self.disk.run((self.dir / task.id / "envelope.md").read_text, "utf-8")
+        else:
+            text = envelope(self.plan, task, upstream)
+            await self.disk.run(atomic_write, self.dir / task.id / "envelope.md", text)
+        argv, kind = self._command(task, text)
+        cwd = self._cwd()
+        env = {**(self.env or {}), "PODIUM_TASK": task.id, "PODIUM_TASK_ENVELOPE": str(self.dir / task.id / "envelope.md"), "PODIUM_PLAN": self.plan.title}
+        # The start is on disk before the worker exists: a supervisor killed in between
+        # finds the name recorded and no such worker, and starts it (once).
+        tr.set(TaskState.STARTING, why)
+        tr.worker, tr.started, tr.ended = name, tr.started or now_iso(), None
+        tr.attempts.append({"worker": name, "started": now_iso()})
+        self.by_worker[name] = tr.id
+        await self.disk.run(write_toml, self.dir / task.id / "state.toml", tr.state_record())
+        self.journal.write("task", task.id, state=tr.state, worker=name, attempt=len(tr.attempts), round=task.round, reason=why)
+        try:
+            await self.call("spawn", name=name, argv=argv, kind=kind, cwd=cwd, env=env)
+        except RequestError as exc:
+            self._end(tr, TaskState.FAILED, f"could not start {name}: {exc}")
+            return
+        if tr.state == TaskState.STARTING:  # (it may have ended already: worker_changed saw it)
+            tr.set(TaskState.RUNNING, f"{why}: worker {name}")
+            self.save(tr)
+            self._arm_cap(tr)
+        self.changed()
+
+    def _worker_name(self, tr: TaskRun) -> str:
+        base = tr.id if not tr.attempts else f"{tr.id}-a{len(tr.attempts) + 1}"
+        name, n = base, 1
+        while name in self.workers or self.by_worker.get(name, tr.id) != tr.id:
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    def _command(self, task: Task, text: str) -> tuple[list[str], str]:
+        if task.agent == "shell":
+            return shell_argv(task.command or "true"), "shell"
+        argv, kind = build_command(task.agent, text)
+        if task.flags:  # before the prompt (codex exec and claude -p take options first)
+            at = len(argv) - 1 if task.agent in ("codex-exec", "codex", "claude") else 2
+            argv[at:at] = task.flags
+        return argv, kind
+
+    def _cwd(self) -> str:
+        cwd = Path(self.plan.cwd) if self.plan and self.plan.cwd else self.workspace
+        return str(cwd if cwd.is_absolute() else self.workspace / cwd)
+
+    async def _upstream(self, task: Task) -> dict[str, str]:
+        """What the tasks it comes after reported (their final messages)."""
+        out: dict[str, str] = {}
+        for dep in task.after:
+            tr = self.resolve(dep)
+            if tr.state == TaskState.DONE and tr.worker:
+                try:
+                    out[tr.id] = (await self.call("last", worker=tr.worker))["text"]
+                except RequestError:
+                    pass
+        return out
+
+    # -- the time cap -----------------------------------------------------------------------------------
+    def _arm_cap(self, tr: TaskRun) -> None:
+        old = self._timers.pop(tr.id, None)
+        if old is not None:
+            old.cancel()
+        attempt = tr.attempts[-1] if tr.attempts else {}
+        started = epoch(attempt.get("started")) or time.time()
+        delay = max(0.0, started + tr.task.time_cap - time.time())
+        self._timers[tr.id] = asyncio.get_running_loop().call_later(delay, self._cap_reached, tr.id, tr.worker)
+
+    def _cap_reached(self, tid: str, worker: str | None) -> None:
+        self._timers.pop(tid, None)
+        tr = self.runs.get(tid)
+        if tr is None or tr.worker != worker or tr.state not in (TaskState.STARTING, TaskState.RUNNING) or worker is None:
+            return
+        tr.cap_hit = True
+        tr.reason = f"time cap {compact(tr.task.time_cap)} reached: interrupting {worker}"
+        self.journal.write("task", tid, action="time-cap", worker=worker, cap=tr.task.time_cap)
+        self.save(tr)
+        self.changed()
+
+        async def interrupt_then_kill() -> None:
+            await self._quietly("interrupt", worker=worker)
+            await asyncio.sleep(KILL_AFTER_INTERRUPT)
+            seen = self.workers.get(worker)
+            if seen is not None and seen.state not in ENDED:
+                await self._quietly("kill", worker=worker, grace=3.0)
+
+        self.spawn_soon(interrupt_then_kill())
+
+    async def _quietly(self, op: str, **fields: Any) -> None:
+        try:
+            await self.call(op, **fields)
+        except RequestError as exc:  # it ended meanwhile
+            self.journal.write("plan", fields.get("worker"), note=f"{op}: {exc}")
+
+    # -- a worker changed -------------------------------------------------------------------------------
+    def worker_changed(self, name: str, state: str) -> None:
+        """From the supervisor, for every worker's every state change."""
+        tid = self.by_worker.get(name)
+        tr = self.runs.get(tid) if tid else None
+        if tr is None:
+            return
+        if name == tr.worker and tr.state in (TaskState.STARTING, TaskState.RUNNING):
+            if state in ENDED:
+                timer = self._timers.pop(tr.id, None)
+                if timer is not None:
+                    timer.cancel()
+                self.spawn_soon(self._worker_ended(tr, name))
+            else:
+                self.changed()  # its worker's state shows in the task's line
+        elif name == tr.verify_worker and tr.state == TaskState.VERIFYING and state in ENDED:
+            self.spawn_soon(self._verify_ended(tr, name))
+
+    async def _worker_ended(self, tr: TaskRun, name: str) -> None:
+        seen = self.workers[name]
+        info = seen.public()
+        tr.attempts[-1].update({"ended": info.get("ended") or now_iso(), "state": info["state"], "reason": info.get("reason", "")})
+        report = (info.get("agent") or {}).get("report") or {}
+        wstate, wreason = info["state"], info.get("reason", "")
+        if self.state == PlanState.STOPPED:
+            self._end(tr, TaskState.STOPPED, f"the plan was stopped; {name} {wstate}")
+        elif tr.cap_hit:
+            self._end(tr, TaskState.TIMED_OUT, f"time cap {compact(tr.task.time_cap)} reached; {name} was interrupted ({wstate})")
+        elif wstate == WorkerState.DONE:
+            said_done = report.get("status") == "Done" or report.get("outcome") == "COMPLETED"
+            if tr.task.role == "verifier" and (report.get("outcome") == "FAILED" or (report and not said_done)):
+                await self._verifier_failed(tr, name, report)
+            elif tr.task.agent != "shell" and not report:
+                self._end(tr, TaskState.NEEDS_REVIEW, f"{name} ended without a report (COMPLETED: … Status: Done)")
+            elif report.get("outcome") == "FAILED":
+                self._end(tr, TaskState.FAILED, f"report: FAILED {report.get('headline', '')}".strip())
+            elif report and not said_done:
+                self._end(tr, TaskState.NEEDS_REVIEW, f"report: Status: {report.get('status')}")
+            elif tr.task.verify:
+                await self._start_verify(tr)
+            else:
+                self._end(tr, TaskState.DONE, f"{name}: {wreason}")
+        elif wstate == WorkerState.BLOCKED:
+            self._end(tr, TaskState.BLOCKED, f"{name}: {wreason}")
+        elif wstate == WorkerState.NEEDS_REVIEW:
+            self._end(tr, TaskState.NEEDS_REVIEW, f"{name}: {wreason}")
+        elif len(tr.attempts) <= tr.task.retries:
+            tr.set(TaskState.QUEUED, f"{name} {wstate} ({wreason}); retry {len(tr.attempts)} of {tr.task.retries}")
+            self.journal.write("task", tr.id, action="retry", worker=name, attempt=len(tr.attempts), reason=wreason)
+            self.save(tr)
+        else:
+            self._end(tr, TaskState.FAILED, f"{name} {wstate}: {wreason}")
+        self.pump()
+
+    # -- verification and follow-ups -------------------------------------------------------------------
+    async def _start_verify(self, tr: TaskRun) -> None:
+        assert tr.task.verify and tr.worker
+        name = f"{tr.worker}.verify"
+        n = 1
+        while name in self.workers:
+            n += 1
+            name = f"{tr.worker}.verify{n}"
+        tr.set(TaskState.VERIFYING, f"running {tr.task.verify!r}")
+        tr.verify_worker = name
+        self.by_worker[name] = tr.id
+        await self.disk.run(write_toml, self.dir / tr.id / "state.toml", tr.state_record())
+        self.journal.write("task", tr.id, state=tr.state, worker=name, verify=tr.task.verify)
+        try:
+            await self.call("spawn", name=name, argv=shell_argv(tr.task.verify), kind="shell", cwd=self._cwd(), env={**(self.env or {}), "PODIUM_TASK": tr.id})
+        except RequestError as exc:
+            self._end(tr, TaskState.FAILED, f"could not start the verify command: {exc}")
+        self.changed()
+
+    async def _verify_ended(self, tr: TaskRun, name: str) -> None:
+        info = self.workers[name].public()
+        code = info.get("exit_code")
+        tr.verified = {"command": tr.task.verify, "worker": name, "exit_code": code, "ok": code == 0}
+        if code == 0:
+            self._end(tr, TaskState.DONE, f"verified: {tr.task.verify!r} exited 0")
+        else:
+            tail = await self.disk.run(_tail, self.root / "workers" / name, VERIFY_TAIL)
+            findings = f"The verify command `{tr.task.verify}` exited {code}. Its last lines:\n\n{tail}"
+            await self._follow_up(tr, tr, findings, f"verify {tr.task.verify!r} exited {code}")
+        self.pump()
+
+    async def _verifier_failed(self, tr: TaskRun, name: str, report: dict[str, Any]) -> None:
+        target = self._fix_target(tr)
+        try:
+            findings = (await self.call("last", worker=name))["text"]
+        except RequestError:
+            findings = report.get("headline", "")
+        why = f"{name} reported {report.get('outcome') or report.get('status')}: {report.get('headline', '')}".strip()
+        if target is None:
+            self._end(tr, TaskState.FAILED, f"{why}; no implementer to follow up (set fixes = \"task-id\")")
+            return
+        await self._follow_up(target, tr, findings, why)
+
+    def _fix_target(self, verifier: TaskRun) -> TaskRun | None:
+        """Whose work a verifier checked: `fixes`, else the nearest implementer it comes after."""
+        if verifier.task.fixes and verifier.task.fixes in self.runs:
+            return self.resolve(verifier.task.fixes)
+        for dep in verifier.task.after:
+            tr = self.resolve(dep)
+            if tr.task.role == "implementer":
+                return tr
+        return None
+
+    async def _follow_up(self, target: TaskRun, source: TaskRun, findings: str, why: str) -> None:
+        """A next round of `target` with the findings; a verifier (`source`) runs again after it."""
+        assert self.plan is not None
+        if target.task.round > self.plan.follow_up_rounds:
+            self._end(source, TaskState.FAILED, f"{why}; no follow-up rounds left ({self.plan.follow_up_rounds} used)")
+            return
+        root = target.task.follow_up_of or target.id
+        fix = target.task.follow_up(self._new_id(f"{root}-fix{target.task.round}"), findings, after=list(target.task.after))
+        added = [fix]
+        if source is not target:
+            vroot = source.task.follow_up_of or source.id
+            added.append(source.task.follow_up(self._new_id(f"{vroot}-r{source.task.round + 1}"), "", after=[fix.id]))
+        # Insert the new rounds right after their source, so plan order reads as it ran.
+        order = list(self.runs)
+        at = order.index(source.id) + 1
+        for task in added:
+            order.insert(at, task.id)
+            at += 1
+            self.runs[task.id] = TaskRun(task)
+            await self.disk.run(write_toml, self.dir / task.id / "task.toml", task_record(task))
+        self.runs = {tid: self.runs[tid] for tid in order}
+        self._end(target, TaskState.SUPERSEDED, f"{why}: followed up by {fix.id}")
+        target.superseded_by = fix.id
+        self.save(target)
+        if source is not target:
+            self._end(source, TaskState.SUPERSEDED, f"{why}: checks again as {added[1].id} after {fix.id}")
+            source.superseded_by = added[1].id
+            self.save(source)
+        for task in added:
+            self._wait(self.runs[task.id], TaskState.PENDING, "a follow-up round")
+        self.journal.write("follow-up", target.id, source=source.id, new=[t.id for t in added], round=fix.round, reason=why)
+        self.save_run()
+
+    def _new_id(self, base: str) -> str:
+        tid, n = base, 1
+        while tid in self.runs:
+            n += 1
+            tid = f"{base}-{n}"
+        return tid
+
+    # -- endings -----------------------------------------------------------------------------------------
+    def _end(self, tr: TaskRun, state: TaskState, reason: str) -> None:
+        tr.set(state, reason)
+        tr.ended = now_iso()
+        tr.stale = False
+        timer = self._timers.pop(tr.id, None)
+        if timer is not None:
+            timer.cancel()
+        self.journal.write("task", tr.id, state=state, reason=reason, worker=tr.worker)
+        self.save(tr)
+        self.changed()
+
+    async def _complete(self) -> None:
+        assert self.plan is not None
+        counts: dict[str, int] = {}
+        for tr in self.runs.values():
+            if tr.state != TaskState.SUPERSEDED:
+                counts[tr.state] = counts.get(tr.state, 0) + 1
+        said = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        self.ended = now_iso()
+        self._set_plan(PlanState.COMPLETE, f"every task ended: {said}")
+        text = self.summary(said)
+        await self.disk.run(atomic_write, self.summary_file, text)
+        self.publish_event({"event": "plan_complete", "title": self.plan.title, "summary": said, "ok": set(counts) <= {TaskState.DONE, TaskState.SKIPPED}})
+
+    def summary(self, said: str) -> str:
+        assert self.plan is not None
+        lines = [f"# Plan: {self.plan.title}", "", f"{self.state}: {said}. Started {self.started}, ended {self.ended}.", ""]
+        lines += ["| task | role | agent | round | state | worker | why |", "|---|---|---|---|---|---|---|"]
+        for tr in self.runs.values():
+            why = tr.reason.replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {tr.id} | {tr.task.role} | {tr.task.agent} | {tr.task.round} | {tr.state} | {tr.worker or '-'} | {why} |")
+        lines += ["", "`podium plan promote` (or `p` on the plan screen) puts the done tasks' reports into the result, in this order.", ""]
+        return "\n".join(lines)
+
+    def _set_plan(self, state: PlanState, reason: str) -> None:
+        self.state = state
+        self.journal.write("plan", None, state=state, reason=reason)
+        self.save_run()
+        self.changed()
+
+    # -- on disk and to the clients -----------------------------------------------------------------------
+    def save(self, tr: TaskRun) -> None:
+        self.disk.write_toml(self.dir / tr.id / "state.toml", tr.state_record())
+
+    def save_run(self) -> None:
+        self.disk.write_toml(
+            self.run_file,
+            {"state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "path": str(self.plan_path), "order": list(self.runs)},
+        )
+
+    def heard(self, at: str) -> None:
+        """The heartbeat looked at the plan (the dashboard's plan line says when)."""
+        self.last_heartbeat = at
+        self.changed()
+
+    def mark_stale(self, tid: str, stale: bool) -> None:
+        tr = self.runs.get(tid)
+        if tr is not None and tr.stale != stale:
+            tr.stale = stale
+            self.save(tr)
+            self.changed()
+
+    def changed(self) -> None:
+        """Tell the clients, once per loop turn however many things changed."""
+        if self._publish_due:
+            return
+        self._publish_due = True
+
+        def send() -> None:
+            self._publish_due = False
+            self.publish_event({"event": "plan", "plan": self.snapshot()})
+
+        asyncio.get_running_loop().call_soon(send)
+
+    def snapshot(self) -> dict[str, Any]:
+        plan = self.plan.public() if self.plan else {}
+        tasks = []
+        for tr in self.runs.values():
+            item = tr.public()
+            seen = self.workers.get(tr.worker) if tr.worker else None
+            item["worker_state"] = seen.state if seen is not None else None
+            item["next"] = self.next_action(tr)
+            item["cap_at"] = self.cap_at(tr)
+            tasks.append(item)
+        counts: dict[str, int] = {}
+        for tr in self.runs.values():
+            counts[tr.state] = counts.get(tr.state, 0) + 1
+        return {**plan, "state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "tasks": tasks, "counts": counts, "problems": self.problems, "heartbeat_at": self.last_heartbeat}
+
+    def cap_at(self, tr: TaskRun) -> float | None:
+        """When a working task's time cap falls (seconds since 1970), else None."""
+        if tr.state not in (TaskState.STARTING, TaskState.RUNNING) or not tr.attempts:
+            return None
+        return (epoch(tr.attempts[-1].get("started")) or time.time()) + tr.task.time_cap
+
+    def next_action(self, tr: TaskRun) -> str:
+        """What podium will do about this task next, in a few words."""
+        s = tr.state
+        if s == TaskState.PENDING:
+            return f"start when {', '.join(d for d in tr.task.after if self.resolve(d).state not in TASK_SATISFIED)} done"
+        if s == TaskState.QUEUED:
+            return "start when a slot frees" if self.state == PlanState.RUNNING else f"start when the plan runs ({self.state})"
+        if s in (TaskState.STARTING, TaskState.RUNNING):
+            if tr.cap_hit:
+                return "mark it timed-out once its worker stops"
+            return f"verify with {tr.task.verify!r} when it ends" if tr.task.verify else "read its report when it ends"
+        if s == TaskState.VERIFYING:
+            return "done if the verify command exits 0, else a follow-up round"
+        if s == TaskState.SUPERSEDED:
+            return f"see {tr.superseded_by}"
+        if s in FAILED_ENDS:
+            return "nothing: retry or skip it (the person decides)"
+        return "-"
+
+    # -- edits of the plan file while it runs ------------------------------------------------------------
+    async def _watch_plan(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if self.state not in (PlanState.RUNNING, PlanState.PAUSED):
+                continue
+            stamp = _stamp(self.plan_path)
+            if stamp is None or stamp == self._plan_stamp:
+                continue
+            self._plan_stamp = stamp
+            try:
+                await self.apply_edit(await self.disk.run(load_plan, self.plan_path))
+            except PlanError as exc:
+                self.problems = [f"the edit was not applied (the plan runs as it was): {p}" for p in exc.problems]
+                self.journal.write("plan-edit", None, applied=[], refused=self.problems)
+                self.changed()
+
+    async def apply_edit(self, new: Plan) -> None:
+        """Changes to tasks that have not started apply; to the others, refused with why."""
+        assert self.plan is not None
+        applied, refused = [], []
+        for tid, task in new.tasks.items():
+            tr = self.runs.get(tid)
+            if tr is None:
+                self.runs[tid] = TaskRun(task)
+                await self.disk.run(write_toml, self.dir / tid / "task.toml", task_record(task))
+                self.save(self.runs[tid])
+                applied.append(f"{tid}: added")
+            elif _differs(tr.task, task):
+                if tr.state in (TaskState.PENDING, TaskState.QUEUED) and not tr.attempts:
+                    tr.task = task
+                    await self.disk.run(write_toml, self.dir / tid / "task.toml", task_record(task))
+                    applied.append(f"{tid}: changed")
+                else:
+                    refused.append(f"{tid}: it is {tr.state}; a change applies only to a task that has not started")
+        for tid, tr in list(self.runs.items()):
+            if tid not in new.tasks and not tr.task.follow_up_of:
+                if tr.state in (TaskState.PENDING, TaskState.QUEUED) and not tr.attempts:
+                    self._end(tr, TaskState.SKIPPED, "removed from the plan file")
+                    applied.append(f"{tid}: removed (skipped)")
+                elif tr.state not in (TaskState.SKIPPED,):
+                    refused.append(f"{tid}: removed from the file, but it is {tr.state}; skip it instead")
+        for key in ("max_parallel", "follow_up_rounds", "heartbeat", "stale_after", "title", "scope", "cwd"):
+            if getattr(self.plan, key) != getattr(new, key):
+                setattr(self.plan, key, getattr(new, key))
+                applied.append(f"{key}: changed")
+        self.problems = refused
+        self.journal.write("plan-edit", None, applied=applied, refused=refused)
+        self.save_run()
+        self.pump()
+
+
+def _differs(a: Task, b: Task) -> bool:
+    return task_record(a) | {"line": 0} != task_record(b) | {"line": 0}
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _read_toml_or_empty(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _set_aside(directory: Path, number: int) -> None:
+    """The last plan run's task records move to tasks.<n>/ (nothing is deleted)."""
+    if directory.exists() and any(directory.iterdir()):
+        target = directory.with_name(f"tasks.{number or 'earlier'}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = directory.with_name(f"tasks.{number or 'earlier'}-{n}")
+        os.rename(directory, target)
+    directory.mkdir(parents=True, exist_ok=True)
+
+
+def _tail(worker_dir: Path, lines: int) -> str:
+    reader = TranscriptReader(worker_dir)
+    start = max(0, reader.size - 64 * 1024)
+    text = plain_text(reader.read(start, reader.size)).replace("\r", "")
+    return "\n".join(text.rstrip("\n").split("\n")[-lines:])
+

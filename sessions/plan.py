@@ -373,6 +373,9 @@ class _Checker:
                 self.bad(self.lines.of("task", "fixes", i), f"task {task.id!r}.fixes: {task.fixes!r} names no task")
         cycle = find_cycle({t.id: [d for d in t.after if d in plan.tasks and d != t.id] for t in plan.tasks.values()})
         if cycle:
+            order = list(plan.tasks)
+            at = min(range(len(cycle)), key=lambda k: order.index(cycle[k]))
+            cycle = cycle[at:] + cycle[:at]  # named where the file first reaches it
             first = cycle[0]
             self.bad(self.lines.of("task", "after", index[first]), f"task {first!r}.after: a dependency cycle: {' → '.join(cycle + [first])}")
 

@@ -22,11 +22,13 @@ from podium.sessions.states import ACTIVE
 from podium.themes import THEMES, resolve_theme
 from podium.widgets.scrollback import Scrollback
 
+from .alerts import Alerts
 from .dashboard import DashboardScreen
 from .inbox_screen import InboxScreen
 from .journal_screen import JournalScreen
-from .link import ConnectFailed, EscalationsChanged, SignalSent, SupervisorError, SupervisorGone, SupervisorLink
+from .link import ConnectFailed, EscalationsChanged, PlanComplete, SignalSent, SupervisorError, SupervisorGone, SupervisorLink
 from .palette import WorkerCommands
+from .plan_screen import PlanScreen
 from .result_screen import ResultScreen
 from .screens import HelpScreen, QuitScreen
 
@@ -37,6 +39,7 @@ KEY_GROUPS: list[tuple[str, type]] = [
     ("Escalation inbox (e)", InboxScreen),
     ("Result screen (o)", ResultScreen),
     ("Journal screen (J)", JournalScreen),
+    ("Plan screen (P)", PlanScreen),
 ]
 KEY_NAMES = {"question_mark": "?", "slash": "/", "right_square_bracket": "]", "left_square_bracket": "["}
 
@@ -62,6 +65,7 @@ class PodiumApp(App[str]):
         Binding("e", "inbox", "Inbox", id="podium.inbox", tooltip="Every approval and decision waiting, across all workers"),
         Binding("o", "result", "Result", id="podium.result", tooltip="The curated result: reorder, edit, remove, copy"),
         Binding("J", "journal", "Journal", id="podium.journal", tooltip="Every input, signal, approval and state change", show=False),
+        Binding("P", "plan", "Plan", id="podium.plan", tooltip="The plan: its tasks, their states and next actions; start, pause, steer it"),
         Binding("d", "detach", "Detach", id="podium.detach", tooltip="Leave podium; every worker keeps running"),
         Binding("ctrl+q", "quit_dialog", "Quit", id="podium.quit", tooltip="Detach, or stop every worker", priority=True, show=False),
         Binding(
@@ -85,6 +89,7 @@ class PodiumApp(App[str]):
         self.bb = Blackboard(workspace)
         self.config = config if config is not None else load_config()
         self.link = SupervisorLink(self, self.bb.workspace, autostart)
+        self.alerts = Alerts(self.notify, lambda: self.bell(), lambda: self._driver.write if self._driver is not None else None, self.config)
         self.dashboard = DashboardScreen(self.link, self.bb, clock or (lambda: datetime.now(timezone.utc)))
 
     # -- start ---------------------------------------------------------------------------------
@@ -136,21 +141,11 @@ class PodiumApp(App[str]):
 
     @on(EscalationsChanged)
     def announce(self, event: EscalationsChanged) -> None:
-        """A gate opened: a toast, and (configurable) a bell and a desktop notification."""
-        esc = event.escalation
-        if not event.new or esc is None or esc["state"] != "pending":
-            return
-        what = esc.get("command") or esc.get("file") or esc["question"]
-        who = esc.get("worker") or "podium"
-        if esc["tier"] == "gate":
-            self.notify(f"{who} waits: {what}", title="approval needed", severity="warning", timeout=6)
-            if self.config.bell:
-                self.bell()
-            if self.config.desktop_notify and self._driver is not None:
-                text = f"podium: {who} waits: {what}".replace("\x07", "").replace("\x1b", "")[:200]
-                self._driver.write(f"\x1b]9;{text}\x07\x1b]777;notify;podium;{text}\x07")
-        elif esc["tier"] == "notify":
-            self.notify(f"{who}: {what} (approved by the notify rule)", title="escalation", timeout=5)
+        self.alerts.escalation(event.escalation, event.new)
+
+    @on(PlanComplete)
+    def plan_complete(self, event: PlanComplete) -> None:
+        self.alerts.plan_complete(event.title, event.summary, event.ok)
 
     async def on_event(self, event: events.Event) -> None:
         """In interactive mode every key goes straight to the worker's pane, in the order
@@ -180,6 +175,9 @@ class PodiumApp(App[str]):
 
     def action_journal(self) -> None:
         self.push_screen(JournalScreen(self.bb.journal))
+
+    def action_plan(self) -> None:
+        self.push_screen(PlanScreen(self.link, self.bb.root / "plan.toml", self.dashboard.focus_worker))
 
     def action_help(self) -> None:
         groups = []

@@ -22,12 +22,13 @@ from podium.sessions.blackboard import Blackboard
 from podium.sessions.states import ACTIVE
 from podium.widgets.escalation_banner import EscalationBanner
 from podium.widgets.pane_grid import STRUCTURED_MODES, PaneGrid
+from podium.widgets.plan_bar import PlanBar
 from podium.widgets.scrollback import Scrollback
 from podium.widgets.status_bar import StatusBar
 from podium.widgets.terminal_pane import TerminalPane
 from podium.widgets.worker_list import WorkerList
 
-from .link import Connected, ConnectionChanged, EscalationsChanged, ScreenFrame, SupervisorLink, WorkerChanged
+from .link import Connected, ConnectionChanged, EscalationsChanged, PlanChanged, ScreenFrame, SupervisorLink, WorkerChanged
 from .screens import PromptScreen
 from .worker_commands import WorkerCommandsScreen
 
@@ -72,6 +73,7 @@ class DashboardScreen(WorkerCommandsScreen):
         yield EscalationBanner(id="banner")
         yield WorkerList(clock=self.clock, id="workers")
         yield PaneGrid(self.bb.worker_dir, id="panes")
+        yield PlanBar(clock=self.clock, id="plan-bar")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -392,6 +394,12 @@ class DashboardScreen(WorkerCommandsScreen):
         status.refresh_text()
         self.refresh_bindings()
 
+    @on(PlanChanged)
+    def on_plan(self, event: PlanChanged) -> None:
+        self.query_one(PlanBar).show(event.plan)
+        self.query_one(WorkerList).set_plan(event.plan)
+
     def tick(self) -> None:
-        """Ages move on their own: the list's time columns, once a second."""
+        """Ages move on their own: the list's time columns and the plan line, once a second."""
         self.query_one(WorkerList).tick()
+        self.query_one(PlanBar).refresh_text()

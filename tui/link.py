@@ -97,6 +97,29 @@ class SignalSent(LinkMessage):
         self.by = by
 
 
+class PlanChanged(LinkMessage):
+    """The plan's snapshot (tasks, states, next actions) after any change."""
+
+    def __init__(self, plan: dict[str, Any]):
+        super().__init__()
+        self.plan = plan
+
+
+class PlanComplete(LinkMessage):
+    def __init__(self, title: str, summary: str, ok: bool):
+        super().__init__()
+        self.title = title
+        self.summary = summary
+        self.ok = ok
+
+
+class HeartbeatWritten(LinkMessage):
+    def __init__(self, at: str, text: str):
+        super().__init__()
+        self.at = at
+        self.text = text
+
+
 class SupervisorGone(LinkMessage):
     """The supervisor stopped (from elsewhere): nothing to reconnect to."""
 
@@ -127,6 +150,7 @@ class SupervisorLink:
         self.client: SupervisorClient | None = None
         self.roster: dict[str, dict[str, Any]] = {}
         self.escalations: dict[str, dict[str, Any]] = {}
+        self.plan: dict[str, Any] = {"state": "none", "tasks": []}
         self.connected = asyncio.Event()
         self.leaving = False
         self.frames_to: MessagePump | None = None  # the screen that draws panes
@@ -180,11 +204,13 @@ class SupervisorLink:
             result = await client.request("subscribe", screens=[], events=True)
             self.roster = {w["name"]: w for w in result["workers"]}
             self.escalations = {e["id"]: e for e in await client.request("decisions")}
+            self.plan = await client.request("plan_show")
         except (RequestFailed, NotRunning) as exc:
             self._post(lambda: SupervisorError(f"could not read the supervisor's state: {exc}"))
         self._unfolded.clear()
         self._post(lambda: ConnectionChanged(True, f"supervisor · {self.workspace.name}"))
         self._post(Connected)
+        self._post(lambda: PlanChanged(self.plan))
         self.connected.set()
         await client.closed.wait()
         self.connected.clear()
@@ -206,6 +232,13 @@ class SupervisorLink:
             self._post(lambda: EscalationsChanged(esc, new))
         elif kind == "result":
             self._post(lambda: ResultChanged(event["version"], event["by"], event["what"]))
+        elif kind == "plan":
+            self.plan = event["plan"]
+            self._post(lambda: PlanChanged(self.plan))
+        elif kind == "plan_complete":
+            self._post(lambda: PlanComplete(event["title"], event["summary"], event["ok"]))
+        elif kind == "heartbeat":
+            self._post(lambda: HeartbeatWritten(event["at"], event["text"]))
         elif kind == "signal":
             self._post(lambda: SignalSent(event["worker"], event["signal"], event["by"]))
         elif kind == "error":

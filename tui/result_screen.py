@@ -6,10 +6,6 @@ editor), so nothing is lost silently."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ from podium.sessions.client import NotRunning, RequestFailed
 from podium.sessions.result import CuratedResult, ResultDoc, version_of
 from podium.widgets.agent_view import keep_line_breaks
 
+from .editor import edit_text
 from .link import ResultChanged, SupervisorLink
 
 
@@ -182,26 +179,9 @@ class ResultScreen(Screen[None]):
         self.app.push_screen(EditSection(f"{section.worker} · run {section.run}", section.body.strip()), saved)
 
     def action_editor(self) -> None:
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         base = self.version
-        with tempfile.NamedTemporaryFile("w", suffix=".md", prefix="podium-result-", delete=False) as f:
-            f.write(self.text)
-            tmp = f.name
-        try:
-            with self.app.suspend():
-                code = subprocess.call([*shlex.split(editor), tmp])
-            new = Path(tmp).read_text()
-        except (OSError, FileNotFoundError) as exc:
-            self.notify(f"could not run {editor}: {exc}", severity="error")
-            return
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        if code != 0:
-            self.notify(f"{editor} exited with {code}: nothing saved", severity="warning")
-        elif new != self.text:
+        new = edit_text(self.app, self.text, prefix="podium-result-")
+        if new is not None and new != self.text:
             self.change("replace", base=base, text=new)
 
     def action_undo(self) -> None:

@@ -1,5 +1,7 @@
-"""WorkerList: every worker in one table: name, kind, state (coloured, with the signal it
-came from), elapsed, last output, exit code, tokens. Selecting a row focuses its pane."""
+"""WorkerList: every worker in one table: name, plan task, kind, state (coloured, with the
+signal it came from), elapsed, last output, exit code, tokens. While a plan runs, its
+workers are grouped by task in plan order (the # column keeps each pane's number).
+Selecting a row focuses its pane."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ STATE_STYLE = {
     "blocked": "magenta",
     "needs-review": "magenta",
 }
-COLUMNS = ("#", "worker", "kind", "state", "why", "elapsed", "output", "exit", "tokens", "asked")
+COLUMNS = ("#", "worker", "task", "kind", "state", "why", "elapsed", "output", "exit", "tokens", "asked")
 
 
 def escalation_rate(w: dict[str, Any]) -> Text:
@@ -65,6 +67,8 @@ class WorkerList(DataTable):
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.border_title = "workers"
         self.roster: dict[str, dict[str, Any]] = {}
+        self.task_of: dict[str, str] = {}  # worker -> its plan task ("fix ✓" for a verify run)
+        self.task_rank: dict[str, int] = {}  # worker -> where its task stands in the plan
 
     def on_mount(self) -> None:
         for col in COLUMNS:
@@ -78,6 +82,7 @@ class WorkerList(DataTable):
         return [
             str(number),
             Text(safe_text(w["name"]) + (" ★" if w.get("promoted") else ""), style="bold"),
+            Text(safe_text(self.task_of.get(w["name"], "")), style="cyan"),
             w.get("kind", ""),
             Text(state, style=STATE_STYLE.get(state, "")),
             Text("⚠ " + safe_text(w["warnings"][-1])[:40], style="bold yellow") if w.get("warnings") else Text(safe_text(w.get("reason", ""))[:28], style="dim"),
@@ -98,13 +103,35 @@ class WorkerList(DataTable):
                 self.update_cell(name, col, value, update_width=True)
         else:
             self.add_row(*cells, key=name)
+            if self.task_rank:
+                self._group()
 
     def tick(self) -> None:
         """Ages move on their own: refresh the time columns."""
         for number, (name, w) in enumerate(self.roster.items(), start=1):
             cells = self.row_cells(number, w)
-            self.update_cell(name, "elapsed", cells[5])
-            self.update_cell(name, "output", cells[6])
+            self.update_cell(name, "elapsed", cells[COLUMNS.index("elapsed")])
+            self.update_cell(name, "output", cells[COLUMNS.index("output")])
+
+    def set_plan(self, plan: dict[str, Any]) -> None:
+        """Which task each worker runs (or verifies), and rows grouped by task in plan order."""
+        task_of, rank = {}, {}
+        for i, task in enumerate(plan.get("tasks") or []):
+            for attempt in task.get("attempts") or []:
+                task_of[attempt["worker"]], rank[attempt["worker"]] = task["id"], i
+            if task.get("verify_worker"):
+                task_of[task["verify_worker"]], rank[task["verify_worker"]] = f"{task['id']} ✓", i
+        if (task_of, rank) == (self.task_of, self.task_rank):
+            return
+        self.task_of, self.task_rank = task_of, rank
+        for name, w in self.roster.items():
+            if name in self.rows:
+                self.update_cell(name, "task", Text(safe_text(task_of.get(name, "")), style="cyan"), update_width=True)
+        self._group()
+
+    def _group(self) -> None:
+        names = list(self.roster)
+        self.sort("#", key=lambda number: (self.task_rank.get(names[int(number) - 1], -1), int(number)))
 
     def select_worker(self, name: str) -> None:
         if name in self.rows:

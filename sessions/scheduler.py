@@ -542,11 +542,13 @@ class Scheduler:
             self._end(tr, TaskState.STOPPED, f"the plan was stopped; {name} {wstate}")
         elif tr.cap_hit:
             self._end(tr, TaskState.TIMED_OUT, f"time cap {compact(tr.task.time_cap)} reached; {name} was interrupted ({wstate})")
+        elif tr.task.role == "verifier" and report.get("outcome") == "FAILED" and wstate in (WorkerState.DONE, WorkerState.NEEDS_REVIEW):
+            # The check ran and found the work wanting ("Status: Needs review" included):
+            # that is the implementer's next round, not the person's to sort out.
+            await self._verifier_failed(tr, name, report)
         elif wstate == WorkerState.DONE:
             said_done = report.get("status") == "Done" or report.get("outcome") == "COMPLETED"
-            if tr.task.role == "verifier" and (report.get("outcome") == "FAILED" or (report and not said_done)):
-                await self._verifier_failed(tr, name, report)
-            elif tr.task.agent != "shell" and not report:
+            if tr.task.agent != "shell" and not report:
                 self._end(tr, TaskState.NEEDS_REVIEW, f"{name} ended without a report (COMPLETED: … Status: Done)")
             elif report.get("outcome") == "FAILED":
                 self._end(tr, TaskState.FAILED, f"report: FAILED {report.get('headline', '')}".strip())

@@ -253,6 +253,36 @@ async def test_a_failed_verify_becomes_a_follow_up_with_the_findings(supervised,
     assert by_id["fix-fix1"]["verified"]["ok"] and not by_id["fix"]["verified"]["ok"]
 
 
+@pytest.mark.parametrize("status", ["Done", "Needs review"])
+async def test_a_verifier_reporting_failed_sends_its_findings_to_the_implementer(supervised, tmp_path, status):
+    """FAILED from a verifier is the implementer's next round, whatever Status it ends with."""
+    ws, client = supervised
+    checked = tmp_path / "checked"
+    verifier = f"if [ -e {checked} ]; then printf 'COMPLETED: all good\\nStatus: Done\\n'; else touch {checked}; printf 'FAILED: VERDICT-42 the last line is still lost\\nStatus: {status}\\n'; fi"
+    path = write_plan(
+        ws,
+        f"""
+        title = "review"
+        [defaults]
+        agent = "shell"
+        [[task]]
+        id = "fix"
+        goal = "fix it"
+        command = "echo 'COMPLETED: fixed'"
+        [[task]]
+        id = "check"
+        role = "verifier"
+        goal = "check the fix"
+        command = "{verifier}"
+        after = ["fix"]
+        """,
+    )
+    await client.request("plan_run", path=str(path))
+    plan = await complete(client)
+    assert states(plan) == {"fix": "superseded", "fix-fix1": "done", "check": "superseded", "check-r2": "done"}, plan
+    assert "VERDICT-42" in (ws / ".podium/tasks/fix-fix1/envelope.md").read_text()
+
+
 async def test_follow_up_rounds_run_out(supervised):
     ws, client = supervised
     path = write_plan(

@@ -81,18 +81,20 @@ async def test_panes_show_live_screens_and_focus_keys(room):
         row_above_cursor = lambda: log.render_line(log.cursor[1] - 1).text  # noqa: E731
         await eventually(lambda: "tail" in row_above_cursor(), pilot=pilot, what="'tail' drawn on the row above the log's cursor", show=row_above_cursor)
         assert "tail" in row_above_cursor()
+        focused = lambda: app.focused  # noqa: E731
         await pilot.press("1")
-        assert app.focused is pane(app, "cat")
+        await eventually(lambda: app.focused is pane(app, "cat"), pilot=pilot, what="cat focused by 1", show=focused)
         await pilot.press("tab")
-        assert app.focused is pane(app, "trap")
+        await eventually(lambda: app.focused is pane(app, "trap"), pilot=pilot, what="trap focused by tab", show=focused)
         await pilot.press("shift+tab")
-        assert app.focused is pane(app, "cat")
+        await eventually(lambda: app.focused is pane(app, "cat"), pilot=pilot, what="cat focused by shift+tab", show=focused)
         await pilot.press("3")
-        assert app.focused is pane(app, "log")
+        await eventually(lambda: app.focused is pane(app, "log"), pilot=pilot, what="log focused by 3", show=focused)
+        displayed = lambda: {name: p.display for name, p in app.dashboard.panes.items()}  # noqa: E731
         await pilot.press("z")
-        assert not pane(app, "cat").display and pane(app, "log").display
+        await eventually(lambda: not pane(app, "cat").display and pane(app, "log").display, pilot=pilot, what="log zoomed: cat hidden, log shown", show=displayed)
         await pilot.press("z")
-        assert pane(app, "cat").display
+        await eventually(lambda: pane(app, "cat").display, pilot=pilot, what="unzoomed: cat shown again", show=displayed)
 
 
 async def test_interactive_mode_sends_every_key_and_ctrl_bracket_leaves(room):
@@ -324,8 +326,14 @@ async def test_command_palette_offers_worker_commands(room):
         # Enter runs the highlighted command: wait until the search has put it there.
         await eventually(lambda: palette_highlight(app) == "Zoom log", pilot=pilot, what="'Zoom log' highlighted in the palette", show=lambda: palette_highlight(app))
         await pilot.press("enter")
-        await eventually(lambda: app.dashboard.grid.zoomed, pilot=pilot, what="zoom from the palette")
-        assert app.focused is pane(app, "log")
+        zoomed_on_log = lambda: (  # noqa: E731
+            app.dashboard.grid.zoomed
+            and app.focused is pane(app, "log")
+            and pane(app, "log").display
+            and not any(p.display for name, p in app.dashboard.panes.items() if name != "log")
+        )
+        state = lambda: (app.dashboard.grid.zoomed, app.focused, {name: p.display for name, p in app.dashboard.panes.items()})  # noqa: E731
+        await eventually(zoomed_on_log, pilot=pilot, what="zoom from the palette: zoomed, log focused and the only pane shown", show=state)
 
 
 def palette_highlight(app) -> str | None:

@@ -36,6 +36,25 @@ def wait_ls(ws, name, states, timeout=20):
     return eventually_sync(reached, timeout=timeout, what=f"{name} to reach {states}", show=lambda: seen.get("w"))
 
 
+def read_session(ws, sid, reply: dict, done, what: str) -> dict:
+    """Poll exec session `sid` (empty `podium write`s) from `reply` on until
+    `done(output so far, last reply)`; returns the last reply with all the output since
+    `reply` (its own included). For output that comes 'soon' but not by a fixed time."""
+    out = [reply["output"]]
+    seen = {"last": reply}
+
+    def arrived():
+        if not done("".join(out), seen["last"]):
+            r = cli(ws, "write", str(sid), "", "--yield-ms", "200")
+            assert r.returncode == 0, r.stderr
+            seen["last"] = json.loads(r.stdout)
+            out.append(seen["last"]["output"])
+        return done("".join(out), seen["last"])
+
+    eventually_sync(arrived, what=what, show=lambda: "".join(out))
+    return {**seen["last"], "output": "".join(out)}
+
+
 def test_no_supervisor_and_stale_socket_are_one_line_errors(ws):
     r = cli(ws, "ls")
     assert r.returncode == 1
@@ -70,15 +89,20 @@ def test_exec_and_write_speak_json(ws):
     r = cli(ws, "exec", "--yield-ms", "1500", "--", "python3", "-i", "-q")
     first = json.loads(r.stdout)
     sid = first["session_id"]
-    assert "exit_code" not in first and first["output"].endswith(">>> ")
+    assert "exit_code" not in first
+    prompt = lambda text, last: text.endswith(">>> ")  # noqa: E731
+    assert read_session(ws, sid, first, prompt, "the first prompt")["output"].endswith(">>> ")
     r = json.loads(cli(ws, "write", str(sid), "print(6*7)\\n", "--yield-ms", "800").stdout)
+    assert r["session_id"] == sid
+    r = read_session(ws, sid, r, lambda text, last: "42" in text and prompt(text, last), "42 and the next prompt")
     assert "42" in r["output"] and r["session_id"] == sid
     r = json.loads(cli(ws, "write", str(sid), "\\x03", "--yield-ms", "800").stdout)
+    r = read_session(ws, sid, r, lambda text, last: "KeyboardInterrupt" in text and prompt(text, last), "KeyboardInterrupt and the next prompt")
     assert "KeyboardInterrupt" in r["output"]
     r = json.loads(cli(ws, "write", str(sid), "", "--yield-ms", "100").stdout)
     assert r == {"output": "", "session_id": sid}
     r = json.loads(cli(ws, "write", str(sid), "\\x04", "--yield-ms", "5000").stdout)
-    assert r["exit_code"] == 0
+    assert read_session(ws, sid, r, lambda text, last: "exit_code" in last, "the session to exit")["exit_code"] == 0
     r = cli(ws, "exec", "--max-output-tokens", "20", "--", "seq", "1", "5000")
     out = json.loads(r.stdout)["output"]
     assert out.startswith("1\r\n") and out.endswith("5000\r\n") and "omitted" in out

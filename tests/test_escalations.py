@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import eventually, notices, record_notices, shut_down, text_of
 
+from podium.sessions.blackboard import read_journal
 from podium.sessions.client import RequestFailed, SupervisorClient, connect_or_start
 from podium.sessions.escalations import load_recognisers, parse_card
 
@@ -194,7 +195,9 @@ async def test_decision_cards_answered_malformed_and_defaulted(room):
     assert "## Answer" in resolved and "Chosen: A. Deploy now" in resolved and "By: alice" in resolved and "At: " in resolved
     assert not (pending_dir / "deploy.md").exists()
     # The third card's default is applied when its timeout passes, and the journal says so.
-    await eventually(lambda: (ws / ".podium/decisions/resolved/timeout.md").exists(), timeout=10, what="the default")
+    # The journal's "default" entry is written once the card is answered and moved.
+    defaults = lambda: [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e.get("type") == "default"]  # noqa: E731
+    await eventually(defaults, what="the journal's default entry", show=lambda: sorted(p.name for p in (ws / ".podium/decisions").rglob("*.md")))
     text = (ws / ".podium/decisions/resolved/timeout.md").read_text()
     assert "Chosen: A. Rotate" in text and "By: podium" in text and "default after 2 s" in text
     journal = [json.loads(line) for line in (ws / ".podium/journal.jsonl").read_text().splitlines()]
@@ -257,7 +260,7 @@ async def test_inbox_and_direct_answers_in_the_dashboard(room, tmp_path):
         banner = app.dashboard.query_one(EscalationBanner)
         await eventually(lambda: banner.has_class("-shown") and "1 waiting for you" in str(banner.render()), pilot=pilot, what="the banner")
         assert app.dashboard.query_one("StatusBar").escalations == 1
-        assert bells == [1]
+        await eventually(lambda: bells == [1], pilot=pilot, what="one bell for the escalation", show=lambda: bells)
         await eventually(lambda: "one waits: Drop table users? [y/N]" in notices(app), pilot=pilot, what="the approval-needed toast", show=lambda: (notices(app), list(app.link.escalations.values())))
         await pilot.press("e")
         assert isinstance(app.screen, InboxScreen)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PODIUM, eventually, kill_everything_under, wait_state, workers_of
+from conftest import PODIUM, eventually, eventually_sync, kill_everything_under, wait_state, workers_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -345,14 +345,31 @@ def test_write_takes_its_options_before_or_after_the_text(workspace):
     def cli(*args):
         return subprocess.run([*PODIUM, "-w", str(workspace), *args], capture_output=True, text=True, timeout=60)
 
+    def answer(r) -> str:
+        """The output of write `r` and of the empty writes after it, polled until the answer
+        and the prompt after it are in (so none of it is left for the next write)."""
+        out = [json.loads(r.stdout)["output"]]
+
+        def arrived() -> bool:
+            text = "".join(out)
+            if not ("42" in text and text.endswith(">>> ")):
+                more = cli("write", str(sid), "", "--yield-ms", "200")
+                assert more.returncode == 0, more.stderr
+                out.append(json.loads(more.stdout)["output"])
+            text = "".join(out)
+            return "42" in text and text.endswith(">>> ")
+
+        eventually_sync(arrived, what="42 and the next prompt from python", show=lambda: "".join(out))
+        return "".join(out)
+
     try:
         sid = json.loads(cli("exec", "--yield-ms", "1500", "--", "python3", "-i", "-q").stdout)["session_id"]
         r = cli("write", str(sid), "--yield-ms", "1000", "print(6*7)\\n")
         assert r.returncode == 0, r.stderr
-        assert "42" in json.loads(r.stdout)["output"]
+        assert "42" in answer(r)
         r = cli("write", "--max-output-tokens", "100", str(sid), "print(7*6)\\n", "--yield-ms", "1000")
         assert r.returncode == 0, r.stderr
-        assert "42" in json.loads(r.stdout)["output"]
+        assert "42" in answer(r)
         r = cli("resume", "--workspace", str(workspace), "nobody", "continue please")
         assert "unknown worker 'nobody'" in r.stderr
     finally:

@@ -135,6 +135,9 @@ async def test_result_screen_promote_reorder_edit_undo_and_outside_edits(workspa
             app.screen.query_one("TextArea").text = "## alpha · run 1\n\nEdited in podium."
             await pilot.press("ctrl+s")
             await eventually(lambda: "Edited in podium." in path.read_text(), pilot=pilot, what="edited")
+            # The result screen is back and has the saved file as its version (else "x" is a
+            # change from a stale base).
+            await eventually(lambda: app.screen is screen and screen.version == version_of(path.read_text()), pilot=pilot, what="the result screen back, with the edited version", show=lambda: screen.text)
             await pilot.press("x")  # the highlight stayed on the edited section
             await eventually(lambda: order() == ["beta"], pilot=pilot, what="alpha removed")
             await pilot.press("u")

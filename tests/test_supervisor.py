@@ -25,16 +25,17 @@ CHATTY = textwrap.dedent(
     """
     import hashlib, os, sys, time, tty
     tty.setraw(1)                      # the transcript must equal these bytes exactly
-    name, seconds, out = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    name, stop, out = sys.argv[1], sys.argv[2], sys.argv[3]
     h = hashlib.sha256()
-    end = time.monotonic() + seconds
     i = 0
-    while time.monotonic() < end:
+    while True:                        # until the test creates the stop file
         chunk = b"%s line %06d \\x1b[3%dmcolour\\x1b[0m \\xff raw\\r\\n" % (name.encode(), i, i % 8)
         h.update(chunk)
         os.write(1, chunk)
         i += 1
         if i % 50 == 0:
+            if os.path.exists(stop):
+                break
             time.sleep(0.005)
     open(out, "w").write(h.hexdigest())
     """
@@ -67,9 +68,10 @@ async def test_kill9_supervisor_while_8_workers_print(supervised, tmp_path):
     ws, client = supervised
     script = tmp_path / "chatty.py"
     script.write_text(CHATTY)
+    stop = tmp_path / "stop"  # the workers print until it exists
     names = [f"w{i}" for i in range(8)]
     for name in names:
-        await client.request("spawn", name=name, argv=[sys.executable, str(script), name, "4", str(tmp_path / f"{name}.sum")])
+        await client.request("spawn", name=name, argv=[sys.executable, str(script), name, str(stop), str(tmp_path / f"{name}.sum")])
     workers = {w["name"]: w for w in await client.request("ls")}
     await asyncio.sleep(1.0)  # the scenario: the workers print for a while under a live supervisor
     sup_pid = client.info["pid"]
@@ -81,6 +83,7 @@ async def test_kill9_supervisor_while_8_workers_print(supervised, tmp_path):
         assert alive(workers[name]["holder_pid"])
     client2, started = await connect_or_start(ws, client="test")
     assert started and client2.info["pid"] != sup_pid
+    stop.touch()  # done with them printing: each ends, writing its digest
     try:
         for name in names:
             w = await wait_state(client2, name, ("done", "failed", "lost"), timeout=30)
@@ -94,6 +97,7 @@ async def test_kill9_supervisor_while_8_workers_print(supervised, tmp_path):
         assert not errors
         assert any(e["type"] == "state" and e.get("reason") == "reattached to its holder" for e in entries)
     finally:
+        stop.touch()
         await client2.request("stop", grace=0.5)
         await client2.close()
 
@@ -316,7 +320,15 @@ async def test_exec_and_write_through_the_supervisor(supervised):
     r = await client.request("exec", cmd=["python3", "-i", "-q"], yield_time_ms=1500)
     sid = r["session_id"]
     r = await client.request("write", session_id=sid, chars="print(7*6)\n", yield_time_ms=500)
-    assert "42" in r["output"] and r["session_id"] == sid
+    assert r["session_id"] == sid
+    out = [r["output"]]
+
+    async def answered() -> bool:  # the answer may come after that yield: keep reading
+        if "42" not in "".join(out):
+            out.append((await client.request("write", session_id=sid, chars="", yield_time_ms=100))["output"])
+        return "42" in "".join(out)
+
+    await eventually(answered, what="42 from the exec session", show=lambda: "".join(out))
     r = await client.request("write", session_id=sid, chars="\x04", yield_time_ms=5000)
     assert r["exit_code"] == 0
     with pytest.raises(RequestFailed, match="has exited"):

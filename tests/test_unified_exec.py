@@ -7,10 +7,27 @@ import re
 import time
 
 import pytest
-from conftest import wait_state
+from conftest import eventually, wait_state
 
 from podium.sessions.client import RequestFailed
 from podium.sessions.exec_model import UnreadOutput
+
+
+async def read_to_exit(execs, sid, r: dict) -> dict:
+    """Poll the session (empty writes) from reply `r` on until a reply has its exit code;
+    returns that reply with the output of every reply since `r` (`r`'s own included)."""
+    out = [r["output"]]
+    last = r
+
+    async def exited() -> bool:
+        nonlocal last
+        if "exit_code" not in last:
+            last = await execs.write_stdin(sid, "", yield_time_ms=500)
+            out.append(last["output"])
+        return "exit_code" in last
+
+    await eventually(exited, what=f"exec session {sid} to exit", show=lambda: "".join(out))
+    return {**last, "output": "".join(out)}
 
 
 async def test_echo_and_exit_code(execs):
@@ -33,12 +50,12 @@ async def test_exec_returns_early_when_the_process_exits(execs):
 
 
 async def test_running_process_gets_a_session_id_and_polls(execs):
-    r = await execs.exec_command("echo start; sleep 0.6; echo end", yield_time_ms=200)
+    r = await execs.exec_command("echo start; sleep 2; echo end", yield_time_ms=200)
     assert "session_id" in r and "exit_code" not in r
-    assert r["output"] == "start\r\n"
     sid = r["session_id"]
+    assert await execs.read_until(sid, "start\r\n", r["output"]) == "start\r\n"  # empty writes = polls
     r = await execs.write_stdin(sid, "", yield_time_ms=3000)  # empty write = poll
-    assert r == {"output": "end\r\n", "exit_code": 0}
+    assert await read_to_exit(execs, sid, r) == {"output": "end\r\n", "exit_code": 0}
     # Exited and read to the end: a further write is an error that says so (as in codex).
     with pytest.raises(RequestFailed, match=re.escape(f"session {sid} has exited (exit code 0) and its output was read")):
         await execs.write_stdin(sid, "", yield_time_ms=10)
@@ -47,26 +64,29 @@ async def test_running_process_gets_a_session_id_and_polls(execs):
 async def test_poll_returns_only_new_output(execs):
     r = await execs.exec_command(["cat"], yield_time_ms=100)
     sid = r["session_id"]
+    # The PTY echoes the line, cat writes it back (read until both are in).
     r1 = await execs.write_stdin(sid, "one\n", yield_time_ms=300)
+    out1 = await execs.read_until(sid, "one\r\none\r\n", r1["output"])
     r2 = await execs.write_stdin(sid, "two\n", yield_time_ms=300)
+    out2 = await execs.read_until(sid, "two\r\ntwo\r\n", r2["output"])
     r3 = await execs.write_stdin(sid, "", yield_time_ms=100)
-    # The PTY echoes the line, cat writes it back.
-    assert r1["output"] == "one\r\none\r\n"
-    assert r2["output"] == "two\r\ntwo\r\n"
+    assert out1 == "one\r\none\r\n"
+    assert out2 == "two\r\ntwo\r\n"
     assert r3 == {"output": "", "session_id": sid}
     r4 = await execs.write_stdin(sid, "\x04", yield_time_ms=3000)  # EOF at line start
-    assert r4["exit_code"] == 0
+    assert (await read_to_exit(execs, sid, r4))["exit_code"] == 0
 
 
 async def test_interactive_python_driven_by_write_stdin(execs):
     r = await execs.exec_command(["python3", "-i", "-q"], yield_time_ms=1500)
     sid = r["session_id"]
-    assert r["output"].endswith(">>> ")
+    assert (await execs.read_until(sid, ">>> ", r["output"])).endswith(">>> ")
     r = await execs.write_stdin(sid, "x = 6 * 7\n", yield_time_ms=300)
+    await execs.read_until(sid, ">>> ", r["output"])  # the assignment is done: the next prompt
     r = await execs.write_stdin(sid, "print(x, 'answer')\n", yield_time_ms=500)
-    assert "42 answer" in r["output"]
+    assert "42 answer" in await execs.read_until(sid, "42 answer", r["output"])
     r = await execs.write_stdin(sid, "import sys; sys.exit(4)\n", yield_time_ms=5000)
-    assert r["exit_code"] == 4
+    assert (await read_to_exit(execs, sid, r))["exit_code"] == 4
 
 
 async def test_truncation_cuts_the_middle_with_a_marker(execs, workspace):
@@ -100,7 +120,7 @@ async def test_unknown_session_is_a_clear_error(execs):
 
 
 async def test_write_after_exit_reports_exit_code(execs):
-    r = await execs.exec_command("sleep 0.3; echo bye", yield_time_ms=50)
+    r = await execs.exec_command("sleep 2; echo bye", yield_time_ms=50)  # still running after the 50 ms yield
     sid = r["session_id"]
     # The process exits with nobody reading: its output waits for the next write.
     await wait_state(execs.client, execs.worker(sid), ("done",))

@@ -89,7 +89,7 @@ class PodiumApp(App[str]):
         self.bb = Blackboard(workspace)
         self.config = config if config is not None else load_config()
         self.link = SupervisorLink(self, self.bb.workspace, autostart)
-        self.alerts = Alerts(self.notify, lambda: self.bell(), lambda: self._driver.write if self._driver is not None else None, self.config)
+        self.alerts = Alerts(lambda *a, **kw: self.notify(*a, **kw), lambda: self.bell(), lambda: self._driver.write if self._driver is not None else None, self.config)
         self.dashboard = DashboardScreen(self.link, self.bb, clock or (lambda: datetime.now(timezone.utc)))
 
     # -- start ---------------------------------------------------------------------------------

@@ -360,6 +360,7 @@ class Scheduler:
         if self.plan is None:
             return
         working = [t for t in self.runs.values() if t.state in TASK_WORKING]
+        starts: list[Awaitable[None]] = []
         for tr in list(self.runs.values()):
             if tr.state not in (TaskState.PENDING, TaskState.QUEUED):
                 continue
@@ -379,25 +380,35 @@ class Scheduler:
             if len(working) >= self.plan.max_parallel:
                 self._wait(tr, TaskState.QUEUED, f"ready; waiting for a slot ({len(working)} of {self.plan.max_parallel} running)")
                 continue
-            clash = self._overlap(tr)
+            clash = self._overlap(tr, working)
             if clash:
                 self._wait(tr, TaskState.QUEUED, f"ready; {clash}")
                 continue
             working.append(tr)
-            await self._start(tr, "started")
+            starts.append(self._start(tr, "started"))
+        # Slots freed together fill together: each start waits on the disk and a spawn.
+        await asyncio.gather(*starts)
         if self.state in (PlanState.RUNNING, PlanState.PAUSED) and self.runs and not any(t.open for t in self.runs.values()):
             await self._complete()
 
     def _wait(self, tr: TaskRun, state: TaskState, reason: str) -> None:
-        if (tr.state, tr.reason) != (state, reason):
-            tr.set(state, reason)
+        if (tr.state, tr.reason) == (state, reason):
+            return
+        waiting = (TaskState.PENDING, TaskState.QUEUED)
+        quiet = tr.state in waiting and state in waiting
+        tr.set(state, reason)
+        # Between pending and queued nothing needs the disk (a restart works it out again):
+        # a hundred such saves queued on the disk thread made the next start wait 100 ms.
+        if not quiet:
             self.save(tr)
 
-    def _overlap(self, tr: TaskRun) -> str | None:
+    def _overlap(self, tr: TaskRun, busy: list[TaskRun] | None = None) -> str | None:
+        """Whose touches clash with tr's among the working tasks (`busy`: those and the
+        ones this pump is starting)."""
         if not tr.task.touches:
             return None
-        for other in self.runs.values():
-            if other is not tr and other.state in TASK_WORKING:
+        for other in busy if busy is not None else [t for t in self.runs.values() if t.state in TASK_WORKING]:
+            if other is not tr:
                 pair = touches_overlap(tr.task.touches, other.task.touches)
                 if pair:
                     return f"touches overlap with {other.id} ({pair[0]} and {pair[1]})"
@@ -652,7 +663,8 @@ class Scheduler:
             source.superseded_by = added[1].id
             self.save(source)
         for task in added:
-            self._wait(self.runs[task.id], TaskState.PENDING, "a follow-up round")
+            self.runs[task.id].set(TaskState.PENDING, "a follow-up round")
+            self.save(self.runs[task.id])
         self.journal.write("follow-up", target.id, source=source.id, new=[t.id for t in added], round=fix.round, reason=why)
         self.save_run()
 

@@ -159,3 +159,36 @@ def test_dashboard_demo_type_interrupt_detach_reattach(tmux, ws):
     screen = tmux.settle(win2)
     after = pane_region(screen, "4 shell", tmux.width)
     assert after == before, screen
+
+
+@pytest.mark.slow
+def test_a_preset_plan_from_the_dashboard_runs_codex_to_a_curated_result(tmux, ws, tmp_path):
+    """P, n: a review → fix → verify preset written from the dashboard; s runs it with the
+    real codex exec against the fake model; completion offers to promote, y promotes the
+    three reports into the result in plan order."""
+    from fake_model import message
+    from test_plan_agents import RoutedModel, agent_env, codex_prompt, task_of
+
+    def answer(body):
+        tid = task_of(codex_prompt(body)) or "unknown"
+        return [message(f"COMPLETED: {tid} finished its part (REPORT-{tid})\n\nStatus: Done\n")]
+
+    with RoutedModel(codex_handler=answer) as fm:
+        win = tmux.podium_window("dash", "-w", str(ws), env=agent_env(tmp_path, fm))
+        tmux.wait_for(win, "supervisor")
+        tmux.keys(win, "P")
+        tmux.wait_for(win, "no plan yet")
+        tmux.keys(win, "n")
+        tmux.wait_for(win, "New plan from a preset")
+        tmux.keys(win, "-l", "Review and fix the rounding bug in calc.py")
+        tmux.keys(win, "C-s")
+        tmux.wait_for(win, "Review and fix the rounding bug")  # the preview: the file parsed
+        assert (ws / ".podium/plan.toml").exists() and not (ws / ".podium/tasks").exists(), "a preset started something"
+        tmux.keys(win, "s")
+        tmux.wait_for(win, "Promote the done tasks'", timeout=60)
+        tmux.keys(win, "y")
+        result = ws / ".podium/result.md"
+        eventually_sync(lambda: result.exists() and "REPORT-verify" in result.read_text(), what="the reports promoted", show=lambda: tmux.capture(win))
+        text = result.read_text()
+        assert text.index("REPORT-review") < text.index("REPORT-fix") < text.index("REPORT-verify")
+        assert "complete: 3 done" in (ws / ".podium/plan-summary.md").read_text()

@@ -29,11 +29,12 @@ class Tmux:
             raise RuntimeError(f"tmux {' '.join(args)}: {r.stderr.strip()}")
         return r.stdout
 
-    def podium_window(self, name: str, *podium_args: str) -> str:
+    def podium_window(self, name: str, *podium_args: str, env: dict[str, str] | None = None) -> str:
         env = {
             "XDG_RUNTIME_DIR": os.environ["XDG_RUNTIME_DIR"],
             "TERM": "xterm-256color",
             "LANG": "C.UTF-8",
+            **(env or {}),
         }
         cmd = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         cmd = f"env -u COLUMNS -u LINES {cmd} {shlex.quote(sys.executable)} -m podium.tui.cli {' '.join(shlex.quote(a) for a in podium_args)}"

@@ -38,10 +38,10 @@ LIVE = ("running", "paused")
 
 def preview(path: Path) -> tuple[dict[str, Any], list[str]]:
     """The plan file as a plan snapshot nothing has run yet, or its problems."""
+    if not path.exists():
+        return {"state": "none", "title": "no plan yet", "tasks": []}, [f"{path} does not exist: n writes one from a preset (or podium plan new)"]
     try:
         plan = load_plan(path)
-    except FileNotFoundError:
-        return {"state": "none", "title": "no plan yet", "tasks": []}, [f"{path} does not exist: n writes one from a preset (or podium plan new)"]
     except PlanError as exc:
         return {"state": "none", "title": f"{path.name} has problems", "tasks": []}, list(exc.problems)
     tasks = []

@@ -77,7 +77,15 @@ async def main() -> None:
             app.screen.query_one("#task").text = "Map where the transcript is written and read; change nothing."
             await pilot.pause(0.3)
             app.save_screenshot(str(OUT / "new-worker.svg"))
-            await pilot.press("escape")
+            await pilot.press("escape", "P", "s")  # the demo's plan: review → fix → verify
+            await until(pilot, lambda: any(t["id"] == "fix-rows-fix1" and t["state"] == "running" for t in app.link.plan["tasks"]))
+            await pilot.press("down", "down", "down", "down")
+            await pilot.pause(0.8)
+            app.save_screenshot(str(OUT / "plan.svg"))
+            await until(pilot, lambda: app.link.plan["state"] == "complete", timeout=30)
+            await pilot.press("escape", "escape")
+            await pilot.pause(0.6)
+            app.save_screenshot(str(OUT / "plan-dashboard.svg"))
     finally:
         client = await SupervisorClient.connect(ws)
         await client.request("stop", grace=0.5)

@@ -605,11 +605,11 @@ class Scheduler:
         code = info.get("exit_code")
         tr.verified = {"command": tr.task.verify, "worker": name, "exit_code": code, "ok": code == 0}
         if code == 0:
-            self._end(tr, TaskState.DONE, f"verified: {tr.task.verify!r} exited 0")
+            self._end(tr, TaskState.DONE, "verified: the verify command exited 0")
         else:
             tail = await self.disk.run(_tail, self.root / "workers" / name, VERIFY_TAIL)
             findings = f"The verify command `{tr.task.verify}` exited {code}. Its last lines:\n\n{tail}"
-            await self._follow_up(tr, tr, findings, f"verify {tr.task.verify!r} exited {code}")
+            await self._follow_up(tr, tr, findings, f"the verify command exited {code}")
         self.pump()
 
     async def _verifier_failed(self, tr: TaskRun, name: str, report: dict[str, Any]) -> None:
@@ -775,7 +775,8 @@ class Scheduler:
         """What podium will do about this task next, in a few words."""
         s = tr.state
         if s == TaskState.PENDING:
-            return f"start when {', '.join(d for d in tr.task.after if self.resolve(d).state not in TASK_SATISFIED)} done"
+            waiting = [d for d in tr.task.after if self.resolve(d).state not in TASK_SATISFIED]
+            return f"start when {', '.join(waiting)} done" if waiting else "start now"
         if s == TaskState.QUEUED:
             return "start when a slot frees" if self.state == PlanState.RUNNING else f"start when the plan runs ({self.state})"
         if s in (TaskState.STARTING, TaskState.RUNNING):

@@ -271,7 +271,8 @@ def detail(task: dict[str, Any] | None, plan: dict[str, Any]) -> RenderableType:
         return t
     t = Text()
     t.append(f"{task['id']}", style="bold")
-    t.append(f"  {task['role']} · {task['agent']}" + (f": {task['command']}" if task.get("command") else "") + "\n", style="dim")
+    command = (task.get("command") or "").strip().splitlines()
+    t.append(f"  {task['role']} · {task['agent']}" + (f": {command[0]}" + (" …" if len(command) > 1 else "") if command else "") + "\n", style="dim")
     t.append(f"{task['state']}: ", style="bold")
     t.append(safe_text(task.get("reason") or "") + "\n")
     t.append("next: ", style="dim")
@@ -287,7 +288,8 @@ def detail(task: dict[str, Any] | None, plan: dict[str, Any]) -> RenderableType:
     attempts = task.get("attempts") or []
     parts: list[RenderableType] = [t]
     if attempts:
-        a = Text("\n\nAttempts\n", style="bold underline")
+        a = Text()
+        a.append("\n\nAttempts\n", style="bold underline")
         for i, at in enumerate(attempts, 1):
             a.append(f"  {i}. {at['worker']}  {at.get('state', 'running')}  {safe_text(at.get('reason', ''))}\n")
         parts.append(a)

@@ -14,6 +14,7 @@ from ..blackboard import Blackboard
 from ..client import connect_or_start, wait_gone
 from ..states import ACTIVE
 from . import demo_workers
+from .plan import write_demo_plan
 
 
 def demo_workspace(explicit: Path | None) -> Path:
@@ -51,4 +52,5 @@ async def start_demo(workspace: Path) -> str | None:
                 await client.request("spawn", name=worker.name, argv=worker.argv, kind=worker.kind, cwd=str(workspace), env=dict(os.environ))
     finally:
         await client.close()
+    write_demo_plan(bb.root)
     return note

@@ -118,16 +118,9 @@ class Supervisor:
     # -- start and stop ---------------------------------------------------------------------------
     def _build_rooms(self) -> None:
         self.journal = Journal(self.bb.journal)
-        self.inbox = EscalationInbox(
-            self.bb.root / "decisions",
-            self.journal,
-            self.disk,
-            self.workers.get,
-            lambda esc: self.hub.broadcast({"event": "escalation", "escalation": esc}),
-            lambda name: self.frames.info_changed(self.workers[name]) if name in self.workers else None,
-            self.config.recognisers,
-            self.config.rules,
-        )
+        publish = lambda esc: self.hub.broadcast({"event": "escalation", "escalation": esc})  # noqa: E731
+        asked = lambda name: self.frames.info_changed(self.workers[name]) if name in self.workers else None  # noqa: E731
+        self.inbox = EscalationInbox(self.bb.root / "decisions", self.journal, self.disk, self.workers.get, publish, asked, self.config.recognisers, self.config.rules)
         self.desk = ResultDesk(CuratedResult(self.bb.root / "result.md"), self.disk, self.journal, self._last_message, self._result_changed)
         self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast)
         WorkerOps(self).register(self.table)
@@ -143,10 +136,7 @@ class Supervisor:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
         sock = self.bb.socket_path
-        try:
-            sock.unlink()  # a crashed supervisor's socket: we hold the lock, so it is stale
-        except FileNotFoundError:
-            pass
+        sock.unlink(missing_ok=True)  # a crashed supervisor's socket: we hold the lock, so it is stale
         old_umask = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self.hub.serve, path=str(sock), limit=MAX_LINE)
@@ -193,10 +183,7 @@ class Supervisor:
             if worker.link is not None:
                 worker.link.close()
             worker.close()
-        try:
-            self.bb.socket_path.unlink()
-        except FileNotFoundError:
-            pass
+        self.bb.socket_path.unlink(missing_ok=True)
         await asyncio.get_running_loop().run_in_executor(None, self.disk.flush)
         self.disk.close()
         self.journal.close()

@@ -73,7 +73,11 @@ class Heartbeat:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(STALE_EVERY)
+            plan = self.snapshot()
+            # Often enough to catch a short stale threshold soon after it passes (and a plan
+            # soon after it starts).
+            running = plan["state"] in (PlanState.RUNNING, PlanState.PAUSED)
+            await asyncio.sleep(min(STALE_EVERY, max(0.5, float(plan.get("stale_after") or 600) / 2)) if running else 1.0)
             plan = self.snapshot()
             if plan["state"] not in (PlanState.RUNNING, PlanState.PAUSED):
                 self.last_beat = time.monotonic()

@@ -78,7 +78,7 @@ def preset(pattern: str, scope: str, agent: str = "codex-exec", n: int | None = 
     head = scope.strip().splitlines()[0] if scope.strip() else "the work"
     lines = [
         f"# podium plan: pattern {p.letter}, {p.title}: {p.about}.",
-        "# Edit anything below before you run it (podium plan run, or r on the plan screen);",
+        "# Edit anything below before you run it (podium plan run, or s on the plan screen);",
         "# docs/plan.example.toml explains every key. Nothing has started.",
         f"title = {_s(title or f'{p.title}: {head[:60]}')}",
         f"scope = {_ml(scope or 'Describe the work here.')}",

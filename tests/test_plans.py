@@ -120,6 +120,11 @@ def test_every_preset_is_a_plan_that_parses():
     assert [t.role for t in review_fix.tasks.values()] == ["reviewer", "implementer", "verifier"]
 
 
+def test_the_documented_example_is_a_plan_that_checks():
+    r = podium_cli("plan", "check", str(Path(__file__).resolve().parent.parent / "docs/plan.example.toml"))
+    assert r.returncode == 0 and "ok." in r.stdout, r.stderr
+
+
 async def test_a_bad_plan_starts_nothing_and_says_where(supervised):
     ws, client = supervised
     path = write_plan(ws, BAD["cycle"][0])
@@ -451,6 +456,7 @@ async def test_heartbeat_writes_a_row_per_task_and_stale_workers_are_raised(supe
         title = "beat"
         [defaults]
         agent = "shell"
+        stale_after = "2s"
         [[task]]
         id = "quiet"
         goal = "prints nothing for a while"
@@ -472,8 +478,20 @@ async def test_heartbeat_writes_a_row_per_task_and_stale_workers_are_raised(supe
     assert rows["quiet"]["next"] == "read its report when it ends"
     r = podium_cli("-w", str(ws), "plan", "heartbeat")
     assert r.returncode == 0 and "quiet" in r.stdout
+    # Nothing printed for longer than stale_after: marked stale, and a notify-tier escalation.
+    esc = await eventually(lambda: _stale_escalation(client), what="the stale worker raised", timeout=15)
+    assert esc["tier"] == "notify" and "quiet" in esc["question"] and "printed nothing" in esc["question"]
+    assert any(t["id"] == "quiet" and t["stale"] for t in (await plan_of(client))["tasks"])
+    assert any(e["type"] == "stale" and e["worker"] == "quiet" for e in journal(ws))
     gate.touch()
     await complete(client)
+
+
+async def _stale_escalation(client):
+    for esc in await client.request("decisions", states="all"):
+        if "printed nothing" in esc["question"]:
+            return esc
+    return None
 
 
 # -- the command line ---------------------------------------------------------------------------------

@@ -40,4 +40,4 @@ class Alerts:
             self.notify(f"{who}: {what} (approved by the notify rule)", title="escalation", timeout=5)
 
     def plan_complete(self, title: str, summary: str, ok: bool) -> None:
-        self.loud(f"plan {title!r} complete: {summary} (P shows it; .podium/plan-summary.md)", "plan", "information" if ok else "warning")
+        self.loud(f"plan {title!r} complete: {summary} (P shows it, p there promotes the reports in plan order; .podium/plan-summary.md)", "plan", "information" if ok else "warning")

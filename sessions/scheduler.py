@@ -228,7 +228,7 @@ class Scheduler:
                 name = tr.verify_worker if tr.state == TaskState.VERIFYING else tr.worker
                 if name and name in self.workers and self.workers[name].state not in ENDED:
                     await self._quietly("kill", worker=name, grace=float(req.get("grace", 3.0)))
-        self.changed()
+        self.pump()  # nothing running: it is summed up at once
         return self.snapshot()
 
     async def op_run_now(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
@@ -388,7 +388,8 @@ class Scheduler:
             starts.append(self._start(tr, "started"))
         # Slots freed together fill together: each start waits on the disk and a spawn.
         await asyncio.gather(*starts)
-        if self.state in (PlanState.RUNNING, PlanState.PAUSED) and self.runs and not any(t.open for t in self.runs.values()):
+        settled = self.runs and not any(t.open for t in self.runs.values())
+        if settled and (self.state in (PlanState.RUNNING, PlanState.PAUSED) or (self.state == PlanState.STOPPED and self.ended is None)):
             await self._complete()
 
     def _wait(self, tr: TaskRun, state: TaskState, reason: str) -> None:
@@ -695,10 +696,15 @@ class Scheduler:
                 counts[tr.state] = counts.get(tr.state, 0) + 1
         said = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         self.ended = now_iso()
-        self._set_plan(PlanState.COMPLETE, f"every task ended: {said}")
+        if self.state == PlanState.STOPPED:  # stopped by the person: it stays stopped, and is summed up
+            self.journal.write("plan", None, state=self.state, reason=f"every task ended after the stop: {said}")
+            self.save_run()
+        else:
+            self._set_plan(PlanState.COMPLETE, f"every task ended: {said}")
         text = self.summary(said)
         await self.disk.run(atomic_write, self.summary_file, text)
-        self.publish_event({"event": "plan_complete", "title": self.plan.title, "summary": said, "ok": set(counts) <= {TaskState.DONE, TaskState.SKIPPED}})
+        ok = self.state == PlanState.COMPLETE and set(counts) <= {TaskState.DONE, TaskState.SKIPPED}
+        self.publish_event({"event": "plan_complete", "title": self.plan.title, "state": str(self.state), "summary": said, "ok": ok})
 
     def summary(self, said: str) -> str:
         assert self.plan is not None

@@ -620,3 +620,56 @@ async def test_the_plan_screen_previews_starts_and_opens_a_task(supervised, tmp_
         await pilot.press("y")
         await eventually(lambda: "Review the cache layer" in (ws / ".podium/plan.toml").read_text(), pilot=pilot, what="the preset written")
         assert len(await client.request("ls")) == 2, "writing a preset started a worker"
+
+
+async def test_pause_holds_new_starts_and_stop_ends_the_running_ones(supervised, tmp_path):
+    ws, client = supervised
+    gate = tmp_path / "go"
+    write_plan(
+        ws,
+        f"""
+        title = "pause"
+        [defaults]
+        agent = "shell"
+        max_parallel = 1
+        [[task]]
+        id = "first"
+        goal = "holds the slot"
+        command = "while [ ! -e {gate} ]; do sleep 0.05; done"
+        [[task]]
+        id = "second"
+        goal = "waits for a slot"
+        command = "true"
+        [[task]]
+        id = "third"
+        goal = "never reached"
+        command = "sleep 300"
+        """,
+    )
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "plan", "run")
+    assert r.returncode == 0, r.stderr
+    await eventually(lambda: _task_state(client, "first", "running"), what="first running")
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "plan", "pause")
+    assert r.returncode == 0 and "paused" in r.stdout, r.stderr
+    gate.touch()  # the slot frees while paused: nothing new may start
+    await eventually(lambda: _task_state(client, "first", "done"), what="first done")
+    plan = await plan_of(client)
+    assert states(plan)["second"] == "queued" and "the plan is paused" in {t["id"]: t for t in plan["tasks"]}["second"]["reason"]
+    assert [w["name"] for w in await client.request("ls")] == ["first"]
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "plan", "resume")
+    assert r.returncode == 0, r.stderr
+    await eventually(lambda: _task_state(client, "third", "running"), what="third running after resume")
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "plan", "stop", "--grace", "1")
+    assert r.returncode == 0, r.stderr
+    plan = await eventually(lambda: _stopped(client), what="the plan stopped with third stopped")
+    assert states(plan) == {"first": "done", "second": "done", "third": "stopped"}
+    assert (await client.request("ls"))[-1]["state"] in ENDED
+    summary = await eventually(lambda: (ws / ".podium/plan-summary.md").exists() and (ws / ".podium/plan-summary.md").read_text(), what="the stopped plan summed up")
+    assert "stopped: 2 done, 1 stopped" in summary
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "plan", "resume")
+    assert r.returncode == 1 and "cannot resume: the plan is stopped" in r.stderr
+
+
+async def _stopped(client):
+    plan = await plan_of(client)
+    return plan if plan["state"] == "stopped" and states(plan).get("third") == "stopped" else None

@@ -39,5 +39,5 @@ class Alerts:
         elif esc["tier"] == "notify":
             self.notify(f"{who}: {what} (approved by the notify rule)", title="escalation", timeout=5)
 
-    def plan_complete(self, title: str, summary: str, ok: bool) -> None:
-        self.loud(f"plan {title!r} complete: {summary} (P shows it, p there promotes the reports in plan order; .podium/plan-summary.md)", "plan", "information" if ok else "warning")
+    def plan_complete(self, title: str, state: str, summary: str, ok: bool) -> None:
+        self.loud(f"plan {title!r} {state}: {summary} (P shows it, p there promotes the reports in plan order; .podium/plan-summary.md)", "plan", "information" if ok else "warning")

@@ -145,7 +145,7 @@ class PodiumApp(App[str]):
 
     @on(PlanComplete)
     def plan_complete(self, event: PlanComplete) -> None:
-        self.alerts.plan_complete(event.title, event.summary, event.ok)
+        self.alerts.plan_complete(event.title, event.state, event.summary, event.ok)
 
     async def on_event(self, event: events.Event) -> None:
         """In interactive mode every key goes straight to the worker's pane, in the order

@@ -106,9 +106,12 @@ class PlanChanged(LinkMessage):
 
 
 class PlanComplete(LinkMessage):
-    def __init__(self, title: str, summary: str, ok: bool):
+    """Every task of the plan ended (`state` complete), or ended after a stop (stopped)."""
+
+    def __init__(self, title: str, state: str, summary: str, ok: bool):
         super().__init__()
         self.title = title
+        self.state = state
         self.summary = summary
         self.ok = ok
 
@@ -236,7 +239,7 @@ class SupervisorLink:
             self.plan = event["plan"]
             self._post(lambda: PlanChanged(self.plan))
         elif kind == "plan_complete":
-            self._post(lambda: PlanComplete(event["title"], event["summary"], event["ok"]))
+            self._post(lambda: PlanComplete(event["title"], event.get("state", "complete"), event["summary"], event["ok"]))
         elif kind == "heartbeat":
             self._post(lambda: HeartbeatWritten(event["at"], event["text"]))
         elif kind == "signal":

@@ -115,11 +115,13 @@ class PlanScreen(Screen[None]):
 
     @on(PlanComplete)
     def plan_complete(self, event: PlanComplete) -> None:
+        if not any(t["state"] == "done" for t in self.link.plan.get("tasks") or []):
+            return  # nothing to promote
         def chosen(yes: bool | None) -> None:
             if yes:
                 self.action_promote()
 
-        self.app.push_screen(ConfirmScreen(f"Plan {event.title!r} complete: {event.summary}. Promote the done tasks' reports into the result, in plan order?"), chosen)
+        self.app.push_screen(ConfirmScreen(f"Plan {event.title!r} {event.state}: {event.summary}. Promote the done tasks' reports into the result, in plan order?"), chosen)
 
     @on(HeartbeatWritten)
     def heartbeat_written(self, event: HeartbeatWritten) -> None:

@@ -277,7 +277,7 @@ class _Checker:
             flags=self.strings(defaults, "flags", at("flags"), "defaults.flags"),
         )
         tasks = self.get(d, "task", list, [], L.of("task", "", 0), "task")
-        if not tasks and "task" not in d:
+        if not tasks:  # (`task = []` too: a plan of nothing would run forever)
             self.bad(1, "no tasks: add at least one [[task]] with an id and a goal")
         for index, raw in enumerate(tasks):
             task = self.task(raw, index, base)

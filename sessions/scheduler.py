@@ -136,7 +136,7 @@ class Scheduler:
         self.runs, problems = await self.disk.run(load_runs, self.dir, list(run.get("order", [])))
         for problem in problems:
             self.journal.write("plan", None, problem=problem)
-        self._plan_stamp = _stamp(self.plan_path)
+        self._plan_stamp = None  # the file is looked at once: an edit made while no supervisor ran applies
         for tr in self.runs.values():
             for attempt in tr.attempts:
                 self.by_worker[attempt["worker"]] = tr.id
@@ -160,7 +160,11 @@ class Scheduler:
         if watched is None:
             return
         worker = self.workers.get(watched)
-        if worker is None:
+        if worker is None and tr.state == TaskState.VERIFYING:
+            # Recorded, never spawned (a kill between the two): the work is done; check it again.
+            self.journal.write("task", tr.id, action="verify-again", reason=f"its verify worker {watched} never started")
+            self.spawn_soon(self._start_verify(tr))
+        elif worker is None:
             tr.set(TaskState.FAILED, f"its worker {watched} is gone")
             self.save(tr)
         elif worker.state in ENDED:
@@ -223,6 +227,8 @@ class Scheduler:
         for tr in self.runs.values():
             if tr.state in (TaskState.PENDING, TaskState.QUEUED):
                 self._end(tr, TaskState.STOPPED, "the plan was stopped before it started")
+            elif tr.state == TaskState.STARTING and tr.worker not in self.workers:
+                self._end(tr, TaskState.STOPPED, "the plan was stopped before its worker started")
             elif tr.state in TASK_WORKING:
                 tr.reason = "the plan was stopped: its worker is being stopped"
                 name = tr.verify_worker if tr.state == TaskState.VERIFYING else tr.worker
@@ -428,7 +434,13 @@ class Scheduler:
     async def _start(self, tr: TaskRun, why: str) -> None:
         assert self.plan is not None
         task = tr.task
+        # Claimed before the first await: a stop, skip or edit meanwhile sees it starting,
+        # and a start beside it (slots fill together) picks another worker name.
         name = self._worker_name(tr)
+        tr.set(TaskState.STARTING, why)
+        tr.worker, tr.started, tr.ended = name, tr.started or now_iso(), None
+        tr.attempts.append({"worker": name, "started": now_iso()})
+        self.by_worker[name] = tr.id
         upstream = await self._upstream(task)
         if tr.envelope_edited:
             text = await self.disk.run((self.dir / task.id / "envelope.md").read_text, "utf-8")
@@ -440,18 +452,21 @@ class Scheduler:
         env = {**(self.env or {}), "PODIUM_TASK": task.id, "PODIUM_TASK_ENVELOPE": str(self.dir / task.id / "envelope.md"), "PODIUM_PLAN": self.plan.title}
         # The start is on disk before the worker exists: a supervisor killed in between
         # finds the name recorded and no such worker, and starts it (once).
-        tr.set(TaskState.STARTING, why)
-        tr.worker, tr.started, tr.ended = name, tr.started or now_iso(), None
-        tr.attempts.append({"worker": name, "started": now_iso()})
-        self.by_worker[name] = tr.id
-        await self.disk.run(write_toml, self.dir / task.id / "state.toml", tr.state_record())
+        if tr.state == TaskState.STARTING:
+            await self.disk.run(write_toml, self.dir / task.id / "state.toml", tr.state_record())
+        if tr.state != TaskState.STARTING or tr.worker != name:
+            return  # stopped while it was being prepared (op_stop ended it): no worker
         self.journal.write("task", task.id, state=tr.state, worker=name, attempt=len(tr.attempts), round=task.round, reason=why)
         try:
             await self.call("spawn", name=name, argv=argv, kind=kind, cwd=cwd, env=env)
         except RequestError as exc:
+            if name not in self.workers:
+                self.by_worker.pop(name, None)
             self._end(tr, TaskState.FAILED, f"could not start {name}: {exc}")
             return
-        if tr.state == TaskState.STARTING:  # (it may have ended already: worker_changed saw it)
+        if self.state == PlanState.STOPPED:  # stopped while its worker was being spawned
+            await self._quietly("kill", worker=name, grace=1.0)
+        elif tr.state == TaskState.STARTING:  # (it may have ended already: worker_changed saw it)
             tr.set(TaskState.RUNNING, f"{why}: worker {name}")
             self.save(tr)
             self._arm_cap(tr)
@@ -503,7 +518,8 @@ class Scheduler:
     def _cap_reached(self, tid: str, worker: str | None) -> None:
         self._timers.pop(tid, None)
         tr = self.runs.get(tid)
-        if tr is None or tr.worker != worker or tr.state not in (TaskState.STARTING, TaskState.RUNNING) or worker is None:
+        working = (tr.worker == worker and tr.state in (TaskState.STARTING, TaskState.RUNNING)) or (tr.verify_worker == worker and tr.state == TaskState.VERIFYING) if tr else False
+        if tr is None or worker is None or not working:
             return
         tr.cap_hit = True
         tr.reason = f"time cap {compact(tr.task.time_cap)} reached: interrupting {worker}"
@@ -599,11 +615,20 @@ class Scheduler:
             await self.call("spawn", name=name, argv=shell_argv(tr.task.verify), kind="shell", cwd=self._cwd(), env={**(self.env or {}), "PODIUM_TASK": tr.id})
         except RequestError as exc:
             self._end(tr, TaskState.FAILED, f"could not start the verify command: {exc}")
+        else:  # a verify command has the task's time cap too
+            self._timers[tr.id] = asyncio.get_running_loop().call_later(tr.task.time_cap, self._cap_reached, tr.id, name)
         self.changed()
 
     async def _verify_ended(self, tr: TaskRun, name: str) -> None:
         info = self.workers[name].public()
         code = info.get("exit_code")
+        if self.state == PlanState.STOPPED or tr.cap_hit:
+            if tr.cap_hit:
+                self._end(tr, TaskState.TIMED_OUT, f"time cap {compact(tr.task.time_cap)} reached while {name} verified it")
+            else:
+                self._end(tr, TaskState.STOPPED, f"the plan was stopped while {name} verified it")
+            self.pump()
+            return
         tr.verified = {"command": tr.task.verify, "worker": name, "exit_code": code, "ok": code == 0}
         if code == 0:
             self._end(tr, TaskState.DONE, "verified: the verify command exited 0")
@@ -638,6 +663,9 @@ class Scheduler:
     async def _follow_up(self, target: TaskRun, source: TaskRun, findings: str, why: str) -> None:
         """A next round of `target` with the findings; a verifier (`source`) runs again after it."""
         assert self.plan is not None
+        if source is not target and target.open:
+            await self._join_round(target, source, findings, why)
+            return
         if target.task.round > self.plan.follow_up_rounds:
             self._end(source, TaskState.FAILED, f"{why}; no follow-up rounds left ({self.plan.follow_up_rounds} used)")
             return
@@ -647,15 +675,9 @@ class Scheduler:
         if source is not target:
             vroot = source.task.follow_up_of or source.id
             added.append(source.task.follow_up(self._new_id(f"{vroot}-r{source.task.round + 1}"), "", after=[fix.id]))
-        # Insert the new rounds right after their source, so plan order reads as it ran.
-        order = list(self.runs)
-        at = order.index(source.id) + 1
-        for task in added:
-            order.insert(at, task.id)
-            at += 1
-            self.runs[task.id] = TaskRun(task)
-            await self.disk.run(write_toml, self.dir / task.id / "task.toml", task_record(task))
-        self.runs = {tid: self.runs[tid] for tid in order}
+        await self._add_rounds(source, added)
+        # The new rounds are in run.toml before anything points at them (a kill in between
+        # must not leave `superseded_by` naming a task the next supervisor cannot find).
         self._end(target, TaskState.SUPERSEDED, f"{why}: followed up by {fix.id}")
         target.superseded_by = fix.id
         self.save(target)
@@ -663,10 +685,36 @@ class Scheduler:
             self._end(source, TaskState.SUPERSEDED, f"{why}: checks again as {added[1].id} after {fix.id}")
             source.superseded_by = added[1].id
             self.save(source)
+        self.journal.write("follow-up", target.id, source=source.id, new=[t.id for t in added], round=fix.round, reason=why)
+
+    async def _join_round(self, target: TaskRun, source: TaskRun, findings: str, why: str) -> None:
+        """A verifier failed a task that is not finished yet (another verifier's follow-up
+        round is under way): it checks again after that round, and its findings join the
+        round when it has not started."""
+        if target.state in (TaskState.PENDING, TaskState.QUEUED) and not target.attempts and not target.envelope_edited and findings:
+            target.task.findings = f"{target.task.findings}\n\n{findings}".strip()
+            await self.disk.run(write_toml, self.dir / target.id / "task.toml", task_record(target.task))
+        vroot = source.task.follow_up_of or source.id
+        again = source.task.follow_up(self._new_id(f"{vroot}-r{source.task.round + 1}"), "", after=[target.id])
+        await self._add_rounds(source, [again])
+        self._end(source, TaskState.SUPERSEDED, f"{why}: {target.id} is {target.state}; checks again as {again.id} after it")
+        source.superseded_by = again.id
+        self.save(source)
+        self.journal.write("follow-up", target.id, source=source.id, new=[again.id], joined=True, reason=why)
+
+    async def _add_rounds(self, source: TaskRun, added: list[Task]) -> None:
+        """New tasks right after their source (plan order reads as it ran), on disk first."""
         for task in added:
+            await self.disk.run(write_toml, self.dir / task.id / "task.toml", task_record(task))
+        order = [tid for tid in self.runs if tid not in {t.id for t in added}]  # as it is now, after the awaits
+        at = order.index(source.id) + 1
+        for task in added:
+            order.insert(at, task.id)
+            at += 1
+            self.runs[task.id] = TaskRun(task)
             self.runs[task.id].set(TaskState.PENDING, "a follow-up round")
             self.save(self.runs[task.id])
-        self.journal.write("follow-up", target.id, source=source.id, new=[t.id for t in added], round=fix.round, reason=why)
+        self.runs = {tid: self.runs[tid] for tid in order}
         self.save_run()
 
     def _new_id(self, base: str) -> str:
@@ -813,6 +861,10 @@ class Scheduler:
                 self.problems = [f"the edit was not applied (the plan runs as it was): {p}" for p in exc.problems]
                 self.journal.write("plan-edit", None, applied=[], refused=self.problems)
                 self.changed()
+            except Exception:  # noqa: BLE001 - one bad edit must not stop every later one
+                log.exception("plan: applying an edit of %s failed", self.plan_path)
+                self.problems = [f"the last edit of {self.plan_path} could not be applied: see .podium/supervisor.log"]
+                self.changed()
 
     async def apply_edit(self, new: Plan) -> None:
         """Changes to tasks that have not started apply; to the others, refused with why."""
@@ -844,8 +896,10 @@ class Scheduler:
                 setattr(self.plan, key, getattr(new, key))
                 applied.append(f"{key}: changed")
         self.problems = refused
-        self.journal.write("plan-edit", None, applied=applied, refused=refused)
-        self.save_run()
+        if applied or refused:
+            self.journal.write("plan-edit", None, applied=applied, refused=refused)
+            self.save_run()
+        self.changed()
         self.pump()
 
 

@@ -98,6 +98,7 @@ BAD = {
     "unknown role": ('title = "t"\n[[task]]\nid = "a"\ngoal = "x"\nrole = "wizard"\n', 5, "wizard"),
     "unknown agent": ('title = "t"\n[[task]]\nid = "a"\ngoal = "x"\nagent = "gpt"\n', 5, "gpt"),
     "negative cap": ('title = "t"\n[[task]]\nid = "a"\ngoal = "x"\ntime_cap = "-5m"\n', 5, "time_cap"),
+    "no tasks": ('title = "t"\ntask = []\n', 1, "no tasks"),
 }
 
 
@@ -673,3 +674,153 @@ async def test_pause_holds_new_starts_and_stop_ends_the_running_ones(supervised,
 async def _stopped(client):
     plan = await plan_of(client)
     return plan if plan["state"] == "stopped" and states(plan).get("third") == "stopped" else None
+
+
+async def test_two_verifiers_failing_one_task_share_one_follow_up_round(supervised, tmp_path):
+    """The second failure joins the round the first one started (its findings with it),
+    instead of superseding that round while it runs."""
+    ws, client = supervised
+    fail_once = "if [ -e {m} ]; then printf 'COMPLETED: ok\\\\nStatus: Done\\\\n'; else touch {m}; printf 'FAILED: {word}\\\\nStatus: Done\\\\n'; fi"
+    path = write_plan(
+        ws,
+        f"""
+        title = "two checks"
+        [defaults]
+        agent = "shell"
+        [[task]]
+        id = "impl"
+        goal = "build it"
+        command = "sleep 1; echo 'COMPLETED: built'"
+        touches = ["src/**"]
+        [[task]]
+        id = "v1"
+        role = "verifier"
+        goal = "check one way"
+        command = "{fail_once.format(m=tmp_path / 'v1', word='FINDING-ONE')}"
+        after = ["impl"]
+        [[task]]
+        id = "v2"
+        role = "verifier"
+        goal = "check another way"
+        command = "{fail_once.format(m=tmp_path / 'v2', word='FINDING-TWO')}"
+        after = ["impl"]
+        """,
+    )
+    await client.request("plan_run", path=str(path))
+    plan = await complete(client)
+    got = states(plan)
+    assert "impl-fix2" not in got, got
+    assert {k: got[k] for k in ("impl", "impl-fix1", "v1", "v2", "v1-r2", "v2-r2")} == {
+        "impl": "superseded", "impl-fix1": "done", "v1": "superseded", "v2": "superseded", "v1-r2": "done", "v2-r2": "done"
+    }, got
+    envelope = (ws / ".podium/tasks/impl-fix1/envelope.md").read_text()
+    assert "FINDING-ONE" in envelope and "FINDING-TWO" in envelope
+
+
+async def test_a_worker_name_taken_already_does_not_confuse_two_tasks(supervised):
+    ws, client = supervised
+    await client.request("spawn", name="t", argv=["true"])  # "t" is taken before the plan runs
+    path = write_plan(
+        ws,
+        """
+        title = "names"
+        [defaults]
+        agent = "shell"
+        [[task]]
+        id = "t"
+        goal = "one"
+        command = "echo 'COMPLETED: one'"
+        [[task]]
+        id = "t-2"
+        goal = "two"
+        command = "echo 'COMPLETED: two'"
+        """,
+    )
+    await client.request("plan_run", path=str(path))
+    plan = await complete(client)
+    assert states(plan) == {"t": "done", "t-2": "done"}, plan
+    workers = {t["id"]: t["worker"] for t in plan["tasks"]}
+    assert len(set(workers.values())) == 2 and "t" not in workers.values(), workers
+
+
+async def test_stopping_while_tasks_start_leaves_no_worker_running(workspace):
+    """A stop that arrives while the tasks are being started (another client, at once):
+    no worker of the plan runs afterwards, and running the plan again runs each task once."""
+    from podium.sessions.states import ACTIVE
+
+    path = write_plan(
+        workspace,
+        """
+        title = "race"
+        [defaults]
+        agent = "shell"
+        [[task]]
+        id = "a"
+        goal = "a"
+        command = "sleep 300"
+        [[task]]
+        id = "b"
+        goal = "b"
+        command = "sleep 300"
+        [[task]]
+        id = "c"
+        goal = "c"
+        command = "sleep 300"
+        """,
+    )
+    one, _ = await connect_or_start(workspace, client="test")
+    two, _ = await connect_or_start(workspace, client="test")
+    try:
+        for _ in range(3):
+            run = asyncio.ensure_future(one.request("plan_run", path=str(path)))
+            await eventually(lambda: _plan_running(two), what="the plan running", every=0.002)
+            await two.request("plan_stop", grace=0.5)
+            await run
+            await eventually(lambda: _nothing_active(two, ACTIVE), what="every worker of the stopped plan ended")
+    finally:
+        await two.close()
+        await shut_down(one, workspace)
+
+
+async def _plan_running(client) -> bool:
+    return (await plan_of(client))["state"] == "running"
+
+
+async def _nothing_active(client, active) -> bool:
+    plan = await plan_of(client)
+    workers = await client.request("ls")
+    return plan["state"] == "stopped" and all(w["state"] not in active for w in workers) and not any(t["state"] in ("starting", "running") for t in plan["tasks"])
+
+
+@pytest.mark.slow
+async def test_an_edit_made_while_no_supervisor_ran_applies_on_restart(workspace, tmp_path):
+    gate = tmp_path / "go"
+    body = f"""
+        title = "offline edit"
+        [defaults]
+        agent = "shell"
+        [[task]]
+        id = "a"
+        goal = "holds on"
+        command = "while [ ! -e {gate} ]; do sleep 0.05; done"
+        """
+    path = write_plan(workspace, body)
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        await client.request("plan_run", path=str(path))
+        await eventually(lambda: _task_state(client, "a", "running"), what="a running")
+        os.kill(client.info["pid"], signal.SIGKILL)
+        await asyncio.wait_for(client.closed.wait(), 5)
+        path.write_text(textwrap.dedent(body).lstrip() + '\n[[task]]\nid = "b"\ngoal = "added while down"\ncommand = "true"\n')
+        client, _ = await connect_or_start(workspace, client="test")
+        await eventually(lambda: _has_task(client, "b"), what="b added from the edit made while down")
+        gate.touch()
+        plan = await complete(client)
+        assert states(plan) == {"a": "done", "b": "done"}
+    finally:
+        gate.touch()
+        await shut_down(client, workspace)
+
+
+async def _has_task(client, tid: str) -> bool:
+    return any(t["id"] == tid for t in (await plan_of(client))["tasks"])

@@ -86,6 +86,7 @@ class Scheduler:
         self._plan_stamp: tuple[int, int] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._deciding = asyncio.Lock()
 
     def register(self, table: RequestTable) -> None:
         table.add("plan_run", self.op_run, PlanRun)
@@ -383,6 +384,10 @@ class Scheduler:
             if self.state != PlanState.RUNNING:
                 self._wait(tr, TaskState.QUEUED, f"ready; the plan is {self.state}")
                 continue
+            checking = self._still_checking(tr)
+            if checking:
+                self._wait(tr, TaskState.QUEUED, f"ready; waiting for {checking} to finish checking, so its findings join this round")
+                continue
             if len(working) >= self.plan.max_parallel:
                 self._wait(tr, TaskState.QUEUED, f"ready; waiting for a slot ({len(working)} of {self.plan.max_parallel} running)")
                 continue
@@ -397,6 +402,15 @@ class Scheduler:
         settled = self.runs and not any(t.open for t in self.runs.values())
         if settled and (self.state in (PlanState.RUNNING, PlanState.PAUSED) or (self.state == PlanState.STOPPED and self.ended is None)):
             await self._complete()
+
+    def _still_checking(self, tr: TaskRun) -> str | None:
+        """A follow-up round waits for the other verifiers of the same work still running."""
+        if not tr.task.follow_up_of:
+            return None
+        for other in self.runs.values():
+            if other.task.role == "verifier" and other.state in TASK_WORKING and self._fix_target(other) is tr:
+                return other.id
+        return None
 
     def _wait(self, tr: TaskRun, state: TaskState, reason: str) -> None:
         if (tr.state, tr.reason) == (state, reason):
@@ -554,11 +568,17 @@ class Scheduler:
                 timer = self._timers.pop(tr.id, None)
                 if timer is not None:
                     timer.cancel()
-                self.spawn_soon(self._worker_ended(tr, name))
+                self.spawn_soon(self._one_at_a_time(self._worker_ended(tr, name)))
             else:
                 self.changed()  # its worker's state shows in the task's line
         elif name == tr.verify_worker and tr.state == TaskState.VERIFYING and state in ENDED:
-            self.spawn_soon(self._verify_ended(tr, name))
+            self.spawn_soon(self._one_at_a_time(self._verify_ended(tr, name)))
+
+    async def _one_at_a_time(self, decision: Awaitable[None]) -> None:
+        """What an ended worker means is decided one worker at a time: two verifiers ending
+        together must not both start a follow-up round of the same task."""
+        async with self._deciding:
+            await decision
 
     async def _worker_ended(self, tr: TaskRun, name: str) -> None:
         seen = self.workers[name]

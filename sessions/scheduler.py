@@ -764,19 +764,20 @@ class Scheduler:
                 counts[tr.state] = counts.get(tr.state, 0) + 1
         said = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         self.ended = now_iso()
-        if self.state == PlanState.STOPPED:  # stopped by the person: it stays stopped, and is summed up
+        final = PlanState.STOPPED if self.state == PlanState.STOPPED else PlanState.COMPLETE
+        # The summary is on disk before anyone hears the plan ended.
+        await self.disk.run(atomic_write, self.summary_file, self.summary(said, final))
+        if final == PlanState.STOPPED:  # stopped by the person: it stays stopped, and is summed up
             self.journal.write("plan", None, state=self.state, reason=f"every task ended after the stop: {said}")
             self.save_run()
         else:
             self._set_plan(PlanState.COMPLETE, f"every task ended: {said}")
-        text = self.summary(said)
-        await self.disk.run(atomic_write, self.summary_file, text)
-        ok = self.state == PlanState.COMPLETE and set(counts) <= {TaskState.DONE, TaskState.SKIPPED}
-        self.publish_event({"event": "plan_complete", "title": self.plan.title, "state": str(self.state), "summary": said, "ok": ok})
+        ok = final == PlanState.COMPLETE and set(counts) <= {TaskState.DONE, TaskState.SKIPPED}
+        self.publish_event({"event": "plan_complete", "title": self.plan.title, "state": str(final), "summary": said, "ok": ok})
 
-    def summary(self, said: str) -> str:
+    def summary(self, said: str, state: PlanState) -> str:
         assert self.plan is not None
-        lines = [f"# Plan: {self.plan.title}", "", f"{self.state}: {said}. Started {self.started}, ended {self.ended}.", ""]
+        lines = [f"# Plan: {self.plan.title}", "", f"{state}: {said}. Started {self.started}, ended {self.ended}.", ""]
         lines += ["| task | role | agent | round | state | worker | why |", "|---|---|---|---|---|---|---|"]
         for tr in self.runs.values():
             why = tr.reason.replace("|", "\\|").replace("\n", " ")

@@ -767,6 +767,9 @@ class Scheduler:
         final = PlanState.STOPPED if self.state == PlanState.STOPPED else PlanState.COMPLETE
         # The summary is on disk before anyone hears the plan ended.
         await self.disk.run(atomic_write, self.summary_file, self.summary(said, final))
+        if any(t.open for t in self.runs.values()):  # a retry came while the summary was written
+            self.ended = None
+            return
         if final == PlanState.STOPPED:  # stopped by the person: it stays stopped, and is summed up
             self.journal.write("plan", None, state=self.state, reason=f"every task ended after the stop: {said}")
             self.save_run()

@@ -43,10 +43,12 @@ class FakeModel:
         codex_turns: list[Turn] | None = None,
         claude_turns: list[Turn] | None = None,
         claude_handler: Callable[[dict[str, Any]], Turn] | None = None,
+        codex_handler: Callable[[dict[str, Any]], Turn] | None = None,
     ):
         self.codex_turns: list[Turn] = list(codex_turns or [])
         self.claude_turns: list[Turn] = list(claude_turns or [])
         self.claude_handler = claude_handler
+        self.codex_handler = codex_handler  # answers each codex request by what it asks, not in order
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
         model = self
@@ -81,7 +83,8 @@ class FakeModel:
                 with model.lock:
                     model.requests.append((path, body))
                 if path.endswith("/responses"):
-                    self._stream(model._codex_events(model._next(model.codex_turns)))
+                    turn = model.codex_handler(body) if model.codex_handler else model._next(model.codex_turns)
+                    self._stream(model._codex_events(turn))
                 elif path.endswith("/messages"):
                     turn = model.claude_handler(body) if model.claude_handler else model._next(model.claude_turns)
                     self._stream(model._claude_events(turn))

@@ -399,7 +399,6 @@ async def test_more_than_nine_workers_page(workspace):
 async def test_structured_view_and_resume_of_an_agent_worker(workspace):
     import sys as _sys
 
-    from podium.widgets.agent_view import AgentView
 
     client, _ = await connect_or_start(workspace, client="test")
     try:

@@ -167,13 +167,14 @@ def test_a_preset_plan_from_the_dashboard_runs_codex_to_a_curated_result(tmux, w
     real codex exec against the fake model; completion offers to promote, y promotes the
     three reports into the result in plan order."""
     from fake_model import message
-    from test_plan_agents import RoutedModel, agent_env, codex_prompt, task_of
+    from fake_model import FakeModel
+    from test_plan_agents import agent_env, codex_prompt, task_of
 
     def answer(body):
         tid = task_of(codex_prompt(body)) or "unknown"
         return [message(f"COMPLETED: {tid} finished its part (REPORT-{tid})\n\nStatus: Done\n")]
 
-    with RoutedModel(codex_handler=answer) as fm:
+    with FakeModel(codex_handler=answer) as fm:
         win = tmux.podium_window("dash", "-w", str(ws), env=agent_env(tmp_path, fm))
         tmux.wait_for(win, "supervisor")
         tmux.keys(win, "P")

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,9 +21,8 @@ from conftest import PODIUM, eventually, eventually_sync, kill_everything_under,
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from podium.sessions import wire
 from podium.sessions.blackboard import Blackboard
-from podium.sessions.client import SupervisorClient, connect_or_start
+from podium.sessions.client import connect_or_start
 from podium.sessions.frames import FrameClock
 from podium.sessions.protocol import PROTOCOL_VERSION, encode_line
 from podium.sessions.screen import LiveScreen

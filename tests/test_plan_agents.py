@@ -7,11 +7,9 @@ The fake model answers each run by what its prompt (the task envelope) says: the
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,42 +32,6 @@ VERIFY2_REPORT = "COMPLETED: the fix holds\n\nStatus: Done\nSummary: add(2, 3) =
 
 
 # -- the fake model, routed by the prompt ---------------------------------------------------------------
-class RoutedModel(FakeModel):
-    """A FakeModel whose codex answers come from `codex_handler(body)` (the request), not
-    from a script in order: each run is answered by what its own prompt asks."""
-
-    def __init__(self, codex_handler: Callable[[dict[str, Any]], Turn] | None = None, claude_handler: Callable[[dict[str, Any]], Turn] | None = None):
-        super().__init__(claude_handler=claude_handler)
-        self.codex_handler = codex_handler
-        model = self
-        base = self.server.RequestHandlerClass
-
-        class Routed(base):  # type: ignore[misc, valid-type]
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw or b"{}")
-                except json.JSONDecodeError:
-                    body = {"raw": raw.decode(errors="replace")}
-                path = self.path.split("?")[0]
-                with model.lock:
-                    model.requests.append((path, body))
-                if path.endswith("/responses") and model.codex_handler is not None:
-                    self._stream(model._codex_events(model.codex_handler(body)))
-                elif path.endswith("/responses"):
-                    self._stream(model._codex_events(model._next(model.codex_turns)))
-                elif path.endswith("/messages"):
-                    turn = model.claude_handler(body) if model.claude_handler else model._next(model.claude_turns)
-                    self._stream(model._claude_events(turn))
-                else:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-
-        self.server.RequestHandlerClass = Routed
-
-
 def codex_prompt(body: dict[str, Any]) -> str:
     """The text of the user messages codex sent (the task envelope among them)."""
     texts = []
@@ -206,7 +168,7 @@ async def test_review_fix_verify_with_a_failing_verifier_runs_a_follow_up_round(
         unrouted.append(prompt[-2000:])
         return [message("(no route for this prompt)")]
 
-    with RoutedModel(codex_handler=codex) as fm:
+    with FakeModel(codex_handler=codex) as fm:
         env = agent_env(tmp_path, fm)
         plan_file = write_plan(workspace, REVIEW_FIX_VERIFY)
         client, _ = await connect_or_start(workspace, client="test")
@@ -296,7 +258,7 @@ async def test_a_claude_print_task_completes_from_its_report(workspace, tmp_path
     goal = "Write a greeting (GOAL-GREET)."
     time_cap = "3m"
     """
-    with RoutedModel(claude_handler=claude) as fm:
+    with FakeModel(claude_handler=claude) as fm:
         env = agent_env(tmp_path, fm)
         client, _ = await connect_or_start(workspace, client="test")
         try:
@@ -333,7 +295,7 @@ async def test_a_codex_exec_answer_without_a_report_needs_review(workspace, tmp_
     goal = "Tidy the README (GOAL-CHAT)."
     time_cap = "3m"
     """
-    with RoutedModel(codex_handler=codex) as fm:
+    with FakeModel(codex_handler=codex) as fm:
         env = agent_env(tmp_path, fm)
         client, _ = await connect_or_start(workspace, client="test")
         try:

@@ -351,7 +351,9 @@ class ClaudePrintAdapter(Adapter):
 
     def public(self, exit_code: int | None) -> dict[str, Any]:
         out = super().public(exit_code)
-        out.update({"permission_denials": len(self.permission_denials), "result_subtype": (self.result or {}).get("subtype")})
+        result = self.result or {}
+        error = (str(result.get("result") or result.get("subtype") or "is_error")) if result.get("is_error") else None
+        out.update({"permission_denials": len(self.permission_denials), "result_subtype": result.get("subtype"), "result_error": error})
         return out
 
 

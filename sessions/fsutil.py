@@ -11,7 +11,7 @@ from typing import Any
 
 from .wire import now_iso
 
-__all__ = ["atomic_write", "now_iso", "read_json"]
+__all__ = ["append_text", "atomic_write", "now_iso", "read_json"]
 
 
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
@@ -41,3 +41,13 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append `text` in one write (a log podium alone writes: heartbeat.log, errors.jsonl)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

@@ -12,14 +12,13 @@ staleness through a callback, and raises escalations through the request table.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .blackboard import DiskThread, Journal
-from .fsutil import now_iso
+from .fsutil import append_text, now_iso
 from .protocol import NoFields
 from .requests import RequestError, RequestTable
 from .states import TASK_WORKING, PlanState, TaskState, WorkerState
@@ -38,7 +37,7 @@ class Heartbeat:
         disk: DiskThread,
         snapshot: Callable[[], dict[str, Any]],
         workers: Mapping[str, Any],
-        mark_stale: Callable[[str, bool], None],
+        mark_stale: Callable[..., None],
         heard: Callable[[str], None],
         call: Callable[..., Awaitable[Any]],
         publish: Callable[[dict[str, Any]], None],
@@ -99,8 +98,8 @@ class Heartbeat:
                 continue  # waiting for the person, paused or ended: not stale
             quiet = now - (worker.last_output or epoch(worker.public().get("started")) or now)
             if quiet > limit and not task["stale"]:
-                self.mark_stale(task["id"], True)
                 question = f"{name} (task {task['id']}) has printed nothing for {compact(quiet)} (stale after {compact(limit)})"
+                self.mark_stale(task["id"], True, question)
                 self.journal.write("stale", name, task=task["id"], quiet=round(quiet))
                 try:
                     await self.call("escalate", question=question, worker=name, tier="notify", options=[{"key": "y", "label": "seen"}])
@@ -118,7 +117,7 @@ class Heartbeat:
         counts = ", ".join(f"{n} {s}" for s, n in sorted(plan["counts"].items()))
         head = f"── heartbeat {at} · plan {plan.get('title', '')!r} {plan['state']} · {counts} · {why} ──"
         text = "\n".join([head, *_table(rows), ""]) + "\n"
-        await self.disk.run(_append, self.log_path, text)
+        await self.disk.run(append_text, self.log_path, text)
         self.journal.write("heartbeat", None, tasks=len(rows), state=plan["state"], why=why)
         self.heard(at)
         entry = {"at": at, "text": text, "rows": rows}
@@ -159,11 +158,3 @@ def _table(rows: list[dict[str, str]]) -> list[str]:
         cells = [r[c] if len(r[c]) <= widths[c] else r[c][: widths[c] - 1] + "…" for c in COLUMNS]
         lines.append("  ".join(v.ljust(widths[c]) for v, c in zip(cells, COLUMNS)).rstrip())
     return lines
-
-
-def _append(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)

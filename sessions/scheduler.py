@@ -15,6 +15,7 @@ carries on where it was without starting any task twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .blackboard import DiskThread, Journal, write_toml
-from .fsutil import atomic_write, now_iso
+from .failures import FailureClass, classify, error_event
+from .fsutil import append_text, atomic_write, now_iso
 from .launch import build_command, shell_argv
 from .plan import Plan, PlanError, Task, envelope, load_plan, touches_overlap
 from .protocol import PlanEnvelope, PlanRun, PlanStop, TaskRef
@@ -43,6 +45,7 @@ VERIFY_TAIL = 60  # lines of a failed verify command's output a follow-up is giv
 FAILED_ENDS = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState.NEEDS_REVIEW, TaskState.BLOCKED, TaskState.STOPPED})
 
 Caller = Callable[..., Awaitable[Any]]  # table.call(by, op, **fields)
+Failure = tuple[FailureClass, str]  # a failure's class and its evidence
 
 
 class Seen(Protocol):
@@ -476,7 +479,7 @@ class Scheduler:
         except RequestError as exc:
             if name not in self.workers:
                 self.by_worker.pop(name, None)
-            self._end(tr, TaskState.FAILED, f"could not start {name}: {exc}")
+            self._end(tr, TaskState.FAILED, f"could not start {name}: {exc}", error=(FailureClass.SPAWN_FAILED, str(exc)))
             return
         if self.state == PlanState.STOPPED:  # stopped while its worker was being spawned
             await self._quietly("kill", worker=name, grace=1.0)
@@ -589,7 +592,7 @@ class Scheduler:
         if self.state == PlanState.STOPPED:
             self._end(tr, TaskState.STOPPED, f"the plan was stopped; {name} {wstate}")
         elif tr.cap_hit:
-            self._end(tr, TaskState.TIMED_OUT, f"time cap {compact(tr.task.time_cap)} reached; {name} was interrupted ({wstate})")
+            self._end(tr, TaskState.TIMED_OUT, f"time cap {compact(tr.task.time_cap)} reached; {name} was interrupted ({wstate})", error=(FailureClass.TIME_CAP, f"{name} ran past {compact(tr.task.time_cap)}"))
         elif tr.task.role == "verifier" and report.get("outcome") == "FAILED" and wstate in (WorkerState.DONE, WorkerState.NEEDS_REVIEW):
             # The check ran and found the work wanting ("Status: Needs review" included):
             # that is the implementer's next round, not the person's to sort out.
@@ -597,9 +600,10 @@ class Scheduler:
         elif wstate == WorkerState.DONE:
             said_done = report.get("status") == "Done" or report.get("outcome") == "COMPLETED"
             if tr.task.agent != "shell" and not report:
-                self._end(tr, TaskState.NEEDS_REVIEW, f"{name} ended without a report (COMPLETED: … Status: Done)")
+                self._end(tr, TaskState.NEEDS_REVIEW, f"{name} ended without a report (COMPLETED: … Status: Done)", error=(FailureClass.NO_REPORT, f"{name}'s last message has no COMPLETED/FAILED/BLOCKED line"))
             elif report.get("outcome") == "FAILED":
-                self._end(tr, TaskState.FAILED, f"report: FAILED {report.get('headline', '')}".strip())
+                said = f"report: FAILED {report.get('headline', '')}".strip()
+                self._end(tr, TaskState.FAILED, said, error=(FailureClass.REPORTED_FAILED, said))
             elif report and not said_done:
                 self._end(tr, TaskState.NEEDS_REVIEW, f"report: Status: {report.get('status')}")
             elif tr.task.verify:
@@ -607,15 +611,16 @@ class Scheduler:
             else:
                 self._end(tr, TaskState.DONE, f"{name}: {wreason}")
         elif wstate == WorkerState.BLOCKED:
-            self._end(tr, TaskState.BLOCKED, f"{name}: {wreason}")
+            self._end(tr, TaskState.BLOCKED, f"{name}: {wreason}", error=(FailureClass.BLOCKED, wreason))
         elif wstate == WorkerState.NEEDS_REVIEW:
             self._end(tr, TaskState.NEEDS_REVIEW, f"{name}: {wreason}")
         elif len(tr.attempts) <= tr.task.retries:
+            self._error(tr, classify(info) or (FailureClass.EXIT_CODE, wreason))
             tr.set(TaskState.QUEUED, f"{name} {wstate} ({wreason}); retry {len(tr.attempts)} of {tr.task.retries}")
             self.journal.write("task", tr.id, action="retry", worker=name, attempt=len(tr.attempts), reason=wreason)
             self.save(tr)
         else:
-            self._end(tr, TaskState.FAILED, f"{name} {wstate}: {wreason}")
+            self._end(tr, TaskState.FAILED, f"{name} {wstate}: {wreason}", error=classify(info) or (FailureClass.EXIT_CODE, wreason))
         self.pump()
 
     # -- verification and follow-ups -------------------------------------------------------------------
@@ -655,6 +660,7 @@ class Scheduler:
         else:
             tail = await self.disk.run(_tail, self.root / "workers" / name, VERIFY_TAIL)
             findings = f"The verify command `{tr.task.verify}` exited {code}. Its last lines:\n\n{tail}"
+            self._error(tr, (FailureClass.VERIFY_FAILED, f"`{tr.task.verify}` exited {code}: {tail[-500:]}"))
             await self._follow_up(tr, tr, findings, f"the verify command exited {code}")
         self.pump()
 
@@ -665,6 +671,7 @@ class Scheduler:
         except RequestError:
             findings = report.get("headline", "")
         why = f"{name} reported {report.get('outcome') or report.get('status')}: {report.get('headline', '')}".strip()
+        self._error(tr, (FailureClass.VERIFY_FAILED, why))
         if target is None:
             self._end(tr, TaskState.FAILED, f"{why}; no implementer to follow up (set fixes = \"task-id\")")
             return
@@ -687,7 +694,7 @@ class Scheduler:
             await self._join_round(target, source, findings, why)
             return
         if target.task.round > self.plan.follow_up_rounds:
-            self._end(source, TaskState.FAILED, f"{why}; no follow-up rounds left ({self.plan.follow_up_rounds} used)")
+            self._end(source, TaskState.FAILED, f"{why}; no follow-up rounds left ({self.plan.follow_up_rounds} used)", error=(FailureClass.VERIFY_FAILED, why))
             return
         root = target.task.follow_up_of or target.id
         fix = target.task.follow_up(self._new_id(f"{root}-fix{target.task.round}"), findings, after=list(target.task.after))
@@ -745,7 +752,17 @@ class Scheduler:
         return tid
 
     # -- endings -----------------------------------------------------------------------------------------
-    def _end(self, tr: TaskRun, state: TaskState, reason: str) -> None:
+    def _error(self, tr: TaskRun, failure: Failure) -> None:
+        """A failure of the task, classified: into the journal and the task's errors.jsonl."""
+        cls, evidence = failure
+        event = error_event(cls, evidence, task=tr.id, worker=tr.worker, attempt=len(tr.attempts) or None, round=tr.task.round)
+        self.journal.write("error", tr.worker, **{k: v for k, v in event.items() if k != "worker"})
+        tr.error = {**event, "at": now_iso()}
+        self.spawn_soon(self.disk.run(append_text, self.dir / tr.id / "errors.jsonl", json.dumps(tr.error, ensure_ascii=False) + "\n"))
+
+    def _end(self, tr: TaskRun, state: TaskState, reason: str, error: Failure | None = None) -> None:
+        if error is not None:
+            self._error(tr, error)
         tr.set(state, reason)
         tr.ended = now_iso()
         tr.stale = False
@@ -809,9 +826,11 @@ class Scheduler:
         self.last_heartbeat = at
         self.changed()
 
-    def mark_stale(self, tid: str, stale: bool) -> None:
+    def mark_stale(self, tid: str, stale: bool, evidence: str = "") -> None:
         tr = self.runs.get(tid)
         if tr is not None and tr.stale != stale:
+            if stale:
+                self._error(tr, (FailureClass.STALE, evidence or "no output for longer than stale_after"))
             tr.stale = stale
             self.save(tr)
             self.changed()

@@ -32,6 +32,7 @@ class TaskRun:
     cap_hit: bool = False  # its time cap interrupted it
     envelope_edited: bool = False
     verified: dict[str, Any] | None = None  # {command, worker, exit_code, ok}
+    error: dict[str, Any] | None = None  # the last failure: {class, evidence, worker, attempt, at}
 
     @property
     def id(self) -> str:
@@ -58,6 +59,7 @@ class TaskRun:
             "cap_hit": self.cap_hit,
             "envelope_edited": self.envelope_edited,
             "verified": self.verified,
+            "error": self.error,
         }
 
     def public(self) -> dict[str, Any]:
@@ -119,12 +121,14 @@ def load_runs(directory: Path, order: list[str]) -> tuple[dict[str, TaskRun], li
         run.stale = bool(state.get("stale", False))
         run.cap_hit = bool(state.get("cap_hit", False))
         run.envelope_edited = bool(state.get("envelope_edited", False))
+        run.error = state.get("error") if isinstance(state.get("error"), dict) else None
         run.verified = state.get("verified")
         runs[tid] = run
     return runs, problems
 
 
 # -- a task as people read it (the plan screen, `podium plan show`, the heartbeat log) ----------------
+ERROR_SHOWN = ("failed", "timed-out", "needs-review", "blocked", "queued")  # states shown with their last error's class (queued: a retry)
 def verify_text(task: dict[str, Any]) -> str:
     """'-' (no verify command), 'not yet', 'running', '✓' or '✗ exit 2'."""
     if not task.get("verify"):

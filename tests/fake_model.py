@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Turn = list[dict[str, Any]] | str  # output items, or "fail"
+Turn = list[dict[str, Any]] | str | dict[str, str]  # output items, "fail", or {"code", "message"}: an API error
 
 _ids = itertools.count(1)
 
@@ -131,13 +131,9 @@ class FakeModel:
         events: list[tuple[str, dict[str, Any]]] = [
             ("response.created", {"type": "response.created", "response": {"id": rid}})
         ]
-        if turn == "fail":
-            events.append(
-                (
-                    "response.failed",
-                    {"type": "response.failed", "response": {"id": rid, "error": {"code": "server_error", "message": "the fake model failed this turn"}}},
-                )
-            )
+        if turn == "fail" or isinstance(turn, dict):  # {"code": ..., "message": ...}: an API error of that kind
+            error = turn if isinstance(turn, dict) else {"code": "server_error", "message": "the fake model failed this turn"}
+            events.append(("response.failed", {"type": "response.failed", "response": {"id": rid, "error": error}}))
             return events
         assert isinstance(turn, list)
         for index, item in enumerate(turn):

@@ -20,7 +20,7 @@ from podium.sessions.blackboard import Blackboard, BlackboardError
 from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
 from podium.sessions.plan import AGENTS, Plan, PlanError, load_plan
 from podium.sessions.presets import PATTERNS, pattern_named, preset
-from podium.sessions.task_runs import signals, verify_text
+from podium.sessions.task_runs import ERROR_SHOWN, signals, verify_text
 
 from .subcommands import CliError, print_table
 
@@ -202,7 +202,7 @@ def show_plan(plan: dict[str, Any]) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in sorted(plan["counts"].items()))
     print(f"plan {plan['title']!r}: {plan['state']} · {counts} · started {units.ago(plan['started'])}")
     rows = [
-        [("  " * (t["round"] > 1)) + t["id"], t["role"], t["state"], units.elapsed(t, now) if t["started"] else "-", t["worker"] or "-", verify_text(t), signals(t, now.timestamp()) or "-", t["next"], t["reason"]]
+        [("  " * (t["round"] > 1)) + t["id"], t["role"], t["state"] + (f" ({t['error']['class']})" if t.get("error") and t["state"] in ERROR_SHOWN else ""), units.elapsed(t, now) if t["started"] else "-", t["worker"] or "-", verify_text(t), signals(t, now.timestamp()) or "-", t["next"], t["reason"]]
         for t in plan["tasks"]
     ]
     print_table(rows, ["TASK", "ROLE", "STATE", "ELAPSED", "WORKER", "VERIFY", "SIGNALS", "NEXT", "WHY"])

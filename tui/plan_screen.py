@@ -277,6 +277,9 @@ def detail(task: dict[str, Any] | None, plan: dict[str, Any]) -> RenderableType:
     t.append(f"  {task['role']} · {task['agent']}" + (f": {command[0]}" + (" …" if len(command) > 1 else "") if command else "") + "\n", style="dim")
     t.append(f"{task['state']}: ", style="bold")
     t.append(safe_text(task.get("reason") or "") + "\n")
+    if task.get("error"):
+        t.append(f"last error ({task['error']['class']}): ", style="bold red")
+        t.append(safe_text(str(task["error"].get("evidence", "")))[:400] + "\n")
     t.append("next: ", style="dim")
     t.append(safe_text(task.get("next") or "-") + "\n\n")
     t.append("Goal\n", style="bold underline")

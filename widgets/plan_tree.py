@@ -16,7 +16,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from podium.sessions import units
-from podium.sessions.task_runs import signals, verify_text
+from podium.sessions.task_runs import ERROR_SHOWN, signals, verify_text
 from podium.sessions.text import safe_text
 
 TASK_STYLE = {
@@ -61,6 +61,8 @@ def task_label(task: dict[str, Any], now: datetime) -> Text:
     t.append(safe_text(task["id"]), style="bold")
     t.append(f"  {task['role']}", style="dim")
     t.append(f"  {task['state']}", style=style)
+    if task.get("error") and task["state"] in ERROR_SHOWN:
+        t.append(f" ({task['error']['class']})", style=style)
     if task.get("started"):
         t.append(f"  {units.elapsed(task, now)}", style="cyan")
     if task.get("worker"):

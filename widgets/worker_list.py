@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from podium.sessions import units
+from podium.sessions.failures import classify
 from podium.sessions.text import safe_text
 
 STATE_STYLE = {
@@ -84,7 +85,7 @@ class WorkerList(DataTable):
             Text(safe_text(w["name"]) + (" ★" if w.get("promoted") else ""), style="bold"),
             Text(safe_text(self.task_of.get(w["name"], "")), style="cyan"),
             w.get("kind", ""),
-            Text(state, style=STATE_STYLE.get(state, "")),
+            Text(state + (f" · {failure[0]}" if (failure := classify(w)) else ""), style=STATE_STYLE.get(state, "")),
             Text("⚠ " + safe_text(w["warnings"][-1])[:40], style="bold yellow") if w.get("warnings") else Text(safe_text(w.get("reason", ""))[:28], style="dim"),
             units.elapsed(w, now),
             units.age(w.get("last_output"), now),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .escalations import parse_duration
+from .failures import FailureClass
 from .launch import TEMPLATES
 
 ROLES = ("scout", "reviewer", "researcher", "implementer", "verifier")
@@ -26,10 +27,13 @@ DEFAULT_TIME_CAP = 30 * 60.0  # the guides' cap per run
 DEFAULT_HEARTBEAT = 10 * 60.0
 DEFAULT_STALE_AFTER = 10 * 60.0
 DEFAULT_FOLLOW_UP_ROUNDS = 2
+DEFAULT_RETRY_ON = ("rate-limit", "agent-error", "lost")  # transient: worth another attempt
+DEFAULT_BACKOFF = 10.0  # the first retry's wait; it doubles per attempt, with jitter
+DEFAULT_BACKOFF_MAX = 10 * 60.0
 UPSTREAM_CHARS = 6000  # of each earlier task's report, in a dependent's envelope
 
 TOP_KEYS = {"title", "scope", "defaults", "task"}
-DEFAULT_KEYS = {"agent", "role", "max_parallel", "time_cap", "retries", "follow_up_rounds", "heartbeat", "stale_after", "flags", "cwd"}
+DEFAULT_KEYS = {"agent", "role", "max_parallel", "time_cap", "retries", "retry_on", "backoff", "backoff_max", "follow_up_rounds", "heartbeat", "stale_after", "flags", "cwd"}
 TASK_KEYS = {"id", "goal", "role", "agent", "command", "after", "done", "verify", "touches", "time_cap", "retries", "flags", "fixes", "context"}
 CONTEXT_KEYS = {"non_goals", "constraints", "pointers", "success"}
 
@@ -108,6 +112,9 @@ class Plan:
     heartbeat: float = DEFAULT_HEARTBEAT
     stale_after: float = DEFAULT_STALE_AFTER
     cwd: str | None = None
+    retry_on: tuple[str, ...] = DEFAULT_RETRY_ON  # failure classes a task's `retries` apply to
+    backoff: float = DEFAULT_BACKOFF
+    backoff_max: float = DEFAULT_BACKOFF_MAX
 
     def public(self) -> dict[str, Any]:
         return {
@@ -119,6 +126,9 @@ class Plan:
             "heartbeat": self.heartbeat,
             "stale_after": self.stale_after,
             "cwd": self.cwd,
+            "retry_on": list(self.retry_on),
+            "backoff": self.backoff,
+            "backoff_max": self.backoff_max,
         }
 
 
@@ -231,6 +241,16 @@ class _Checker:
             return default
         return seconds
 
+    def classes(self, table: dict[str, Any], key: str, line: int, name: str) -> tuple[str, ...]:
+        if key not in table:
+            return DEFAULT_RETRY_ON
+        value = self.strings(table, key, line, name)
+        unknown = [v for v in value if v not in {str(c) for c in FailureClass}]
+        if unknown:
+            self.bad(line, f"{name}: {', '.join(map(repr, unknown))} is not a failure class (one of {', '.join(FailureClass)})")
+            return DEFAULT_RETRY_ON
+        return tuple(value)
+
     def count(self, table: dict[str, Any], key: str, default: int, line: int, name: str, least: int) -> int:
         value = self.get(table, key, int, default, line, name)
         if value < least:
@@ -266,6 +286,9 @@ class _Checker:
             heartbeat=self.duration(defaults, "heartbeat", DEFAULT_HEARTBEAT, at("heartbeat"), "defaults.heartbeat"),
             stale_after=self.duration(defaults, "stale_after", DEFAULT_STALE_AFTER, at("stale_after"), "defaults.stale_after"),
             cwd=self.get(defaults, "cwd", str, None, at("cwd"), "defaults.cwd"),
+            retry_on=self.classes(defaults, "retry_on", at("retry_on"), "defaults.retry_on"),
+            backoff=self.duration(defaults, "backoff", DEFAULT_BACKOFF, at("backoff"), "defaults.backoff"),
+            backoff_max=self.duration(defaults, "backoff_max", DEFAULT_BACKOFF_MAX, at("backoff_max"), "defaults.backoff_max"),
         )
         base = Task(
             id="",

@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -279,7 +280,7 @@ class Scheduler:
             raise RequestError("the plan is stopped: run it again (podium plan run)")
         self.journal.write("task", tr.id, action="retry", via=client.kind)
         tr.set(TaskState.QUEUED, f"retry asked by {client.kind}")
-        tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker = None, False, False, None, None
+        tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker, tr.retry_at = None, False, False, None, None, None
         for other in self.runs.values():  # what it blocked waits again
             if other.state == TaskState.BLOCKED and other.reason.startswith("after "):
                 other.set(TaskState.PENDING, "waiting again")
@@ -387,6 +388,9 @@ class Scheduler:
             if self.state != PlanState.RUNNING:
                 self._wait(tr, TaskState.QUEUED, f"ready; the plan is {self.state}")
                 continue
+            if tr.retry_at is not None and tr.retry_at > time.time():
+                self._wake_at(tr)  # (its reason says when)
+                continue
             checking = self._still_checking(tr)
             if checking:
                 self._wait(tr, TaskState.QUEUED, f"ready; waiting for {checking} to finish checking, so its findings join this round")
@@ -454,6 +458,7 @@ class Scheduler:
         # Claimed before the first await: a stop, skip or edit meanwhile sees it starting,
         # and a start beside it (slots fill together) picks another worker name.
         name = self._worker_name(tr)
+        tr.retry_at = None
         tr.set(TaskState.STARTING, why)
         tr.worker, tr.started, tr.ended = name, tr.started or now_iso(), None
         tr.attempts.append({"worker": name, "started": now_iso()})
@@ -614,14 +619,39 @@ class Scheduler:
             self._end(tr, TaskState.BLOCKED, f"{name}: {wreason}", error=(FailureClass.BLOCKED, wreason))
         elif wstate == WorkerState.NEEDS_REVIEW:
             self._end(tr, TaskState.NEEDS_REVIEW, f"{name}: {wreason}")
-        elif len(tr.attempts) <= tr.task.retries:
-            self._error(tr, classify(info) or (FailureClass.EXIT_CODE, wreason))
-            tr.set(TaskState.QUEUED, f"{name} {wstate} ({wreason}); retry {len(tr.attempts)} of {tr.task.retries}")
-            self.journal.write("task", tr.id, action="retry", worker=name, attempt=len(tr.attempts), reason=wreason)
-            self.save(tr)
         else:
-            self._end(tr, TaskState.FAILED, f"{name} {wstate}: {wreason}", error=classify(info) or (FailureClass.EXIT_CODE, wreason))
+            failure = classify(info) or (FailureClass.EXIT_CODE, wreason)
+            if len(tr.attempts) <= tr.task.retries and failure[0] in self.plan.retry_on:
+                self._retry_later(tr, name, failure)
+            else:
+                why = "" if len(tr.attempts) > tr.task.retries else f"; not retried: {failure[0]} is not in retry_on"
+                self._end(tr, TaskState.FAILED, f"{name} {wstate} ({failure[0]}): {wreason}{why}", error=failure)
         self.pump()
+
+    def _retry_later(self, tr: TaskRun, name: str, failure: Failure) -> None:
+        """Another attempt after a backoff that doubles per attempt, with jitter (so a fleet
+        that hit one rate limit does not come back all at once)."""
+        assert self.plan is not None
+        self._error(tr, failure)
+        n = len(tr.attempts)
+        delay = min(self.plan.backoff_max, self.plan.backoff * 2 ** (n - 1)) * random.uniform(0.5, 1.0)
+        tr.retry_at = time.time() + delay
+        tr.set(TaskState.QUEUED, f"{name} {failure[0]}; retry {n} of {tr.task.retries} in {compact(delay)}")
+        self.journal.write("task", tr.id, action="retry", worker=name, attempt=n, failure=str(failure[0]), delay=round(delay, 3))
+        self.save(tr)
+        self._wake_at(tr)
+
+    def _wake_at(self, tr: TaskRun) -> None:
+        """A pump when tr's backoff ends (once; again after a restart)."""
+        key = f"retry:{tr.id}"
+        if tr.retry_at is None or key in self._timers:
+            return
+
+        def wake() -> None:
+            self._timers.pop(key, None)
+            self.pump()
+
+        self._timers[key] = asyncio.get_running_loop().call_later(max(0.0, tr.retry_at - time.time()), wake)
 
     # -- verification and follow-ups -------------------------------------------------------------------
     async def _start_verify(self, tr: TaskRun) -> None:
@@ -874,6 +904,8 @@ class Scheduler:
         if s == TaskState.PENDING:
             waiting = [d for d in tr.task.after if self.resolve(d).state not in TASK_SATISFIED]
             return f"start when {', '.join(waiting)} done" if waiting else "start now"
+        if s == TaskState.QUEUED and tr.retry_at and tr.retry_at > time.time():
+            return f"retry in {compact(tr.retry_at - time.time())} (backoff after {tr.error['class'] if tr.error else 'a failure'})"
         if s == TaskState.QUEUED:
             return "start when a slot frees" if self.state == PlanState.RUNNING else f"start when the plan runs ({self.state})"
         if s in (TaskState.STARTING, TaskState.RUNNING):
@@ -934,7 +966,7 @@ class Scheduler:
                     applied.append(f"{tid}: removed (skipped)")
                 elif tr.state not in (TaskState.SKIPPED,):
                     refused.append(f"{tid}: removed from the file, but it is {tr.state}; skip it instead")
-        for key in ("max_parallel", "follow_up_rounds", "heartbeat", "stale_after", "title", "scope", "cwd"):
+        for key in ("max_parallel", "follow_up_rounds", "heartbeat", "stale_after", "title", "scope", "cwd", "retry_on", "backoff", "backoff_max"):
             if getattr(self.plan, key) != getattr(new, key):
                 setattr(self.plan, key, getattr(new, key))
                 applied.append(f"{key}: changed")

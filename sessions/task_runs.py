@@ -33,6 +33,7 @@ class TaskRun:
     envelope_edited: bool = False
     verified: dict[str, Any] | None = None  # {command, worker, exit_code, ok}
     error: dict[str, Any] | None = None  # the last failure: {class, evidence, worker, attempt, at}
+    retry_at: float | None = None  # a retry waits until then (seconds since 1970): the backoff
 
     @property
     def id(self) -> str:
@@ -60,6 +61,7 @@ class TaskRun:
             "envelope_edited": self.envelope_edited,
             "verified": self.verified,
             "error": self.error,
+            "retry_at": self.retry_at,
         }
 
     def public(self) -> dict[str, Any]:
@@ -122,6 +124,7 @@ def load_runs(directory: Path, order: list[str]) -> tuple[dict[str, TaskRun], li
         run.cap_hit = bool(state.get("cap_hit", False))
         run.envelope_edited = bool(state.get("envelope_edited", False))
         run.error = state.get("error") if isinstance(state.get("error"), dict) else None
+        run.retry_at = float(state["retry_at"]) if isinstance(state.get("retry_at"), (int, float)) else None
         run.verified = state.get("verified")
         runs[tid] = run
     return runs, problems
@@ -155,6 +158,8 @@ def signals(task: dict[str, Any], now: float | None = None) -> str:
         out.append("time cap hit")
     elif task.get("cap_at") and now is not None:
         out.append(f"cap in {compact(task['cap_at'] - now)}")
+    if task.get("retry_at") and now is not None and task["retry_at"] > now:
+        out.append(f"retry in {compact(task['retry_at'] - now)}")
     attempts = len(task.get("attempts") or [])
     if attempts > 1:
         out.append(f"attempt {attempts}")

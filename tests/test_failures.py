@@ -132,3 +132,79 @@ async def test_the_worker_list_shows_the_class_never_just_failed(supervised):
         state = lambda name: str(table.get_cell(name, "state")) if name in table.rows else ""  # noqa: E731
         await eventually(lambda: state("crash") == "failed · exit-code", pilot=pilot, what="crash: failed · exit-code", show=lambda: state("crash"))
         await eventually(lambda: state("killed") == "failed · signal", pilot=pilot, what="killed: failed · signal", show=lambda: state("killed"))
+
+
+# -- retries per class, with backoff ------------------------------------------------------------------
+def test_retry_settings_are_checked_by_file_line_and_field():
+    from podium.sessions.plan import PlanError, parse_plan
+
+    with pytest.raises(PlanError) as err:
+        parse_plan('title = "t"\n[defaults]\nretry_on = ["rate-limit", "flaky"]\nbackoff = "-1s"\n[[task]]\nid = "a"\ngoal = "x"\n', "p.toml")
+    text = str(err.value)
+    assert "p.toml:3: defaults.retry_on: 'flaky' is not a failure class" in text and "p.toml:4: defaults.backoff" in text, text
+
+
+async def test_a_failure_of_a_retried_class_waits_its_backoff_and_runs_again(supervised, tmp_path):
+    ws, client = supervised
+    stamps = tmp_path / "stamps"
+    path = write_plan(
+        ws,
+        f"""
+        title = "retries"
+        [defaults]
+        agent = "shell"
+        retry_on = ["exit-code"]
+        backoff = "1s"
+        [[task]]
+        id = "flaky"
+        goal = "fails twice, then works"
+        retries = 2
+        command = "date +%s.%N >> {stamps}; [ $(wc -l < {stamps}) -ge 3 ] || exit 5; echo 'COMPLETED: third time'"
+        [[task]]
+        id = "missing"
+        goal = "a class that is not retried"
+        retries = 2
+        command = "no-such-command-for-podium"
+        """,
+    )
+    await client.request("plan_run", path=str(path))
+    waiting = await eventually(lambda: _retry_waiting(client), what="flaky waiting out its backoff")
+    assert waiting["next"].startswith("retry in ") and waiting["error"]["class"] == "exit-code"
+    plan = await complete(client, timeout=30)
+    assert states(plan) == {"flaky": "done", "missing": "failed"}, plan
+    starts = [float(x) for x in stamps.read_text().split()]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert len(starts) == 3 and gaps[0] >= 0.5 and gaps[1] >= 1.0, gaps  # 1 s then 2 s, each × 0.5–1
+    assert [e["class"] for e in errors_of(ws, "flaky")] == ["exit-code", "exit-code"]
+    retries = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "task" and e.get("action") == "retry"]
+    assert [(r["attempt"], r["failure"]) for r in retries] == [(1, "exit-code"), (2, "exit-code")]
+    missing = {t["id"]: t for t in plan["tasks"]}["missing"]
+    assert len(missing["attempts"]) == 1 and "not retried: spawn-failed is not in retry_on" in missing["reason"]
+
+
+async def _retry_waiting(client):
+    for t in (await client.request("plan_show"))["tasks"]:
+        if t["id"] == "flaky" and t["state"] == "queued" and t.get("retry_at"):
+            return t
+    return None
+
+
+@pytest.mark.slow
+async def test_codex_meeting_a_rate_limit_is_retried_and_finishes(supervised, tmp_path):
+    ws, client = supervised
+    asked: list[str] = []
+
+    def answer(body):
+        asked.append(task_of(codex_prompt(body)) or "?")
+        if len(asked) == 1:
+            return {"code": "rate_limit_exceeded", "message": "Rate limit reached for gpt-5.5. Please try again in 1s."}
+        return [message("COMPLETED: done after the limit passed\n\nStatus: Done\n")]
+
+    path = write_plan(ws, 'title = "limit"\n[defaults]\nagent = "codex-exec"\nbackoff = "1s"\n[[task]]\nid = "work"\ngoal = "do it"\nretries = 1\n')
+    with FakeModel(codex_handler=answer) as fm:
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **codex_home(tmp_path / "codex-home", fm.port)}
+        await client.request("plan_run", path=str(path), env=env)
+        plan = await complete(client, timeout=90)
+    (task,) = plan["tasks"]
+    assert task["state"] == "done" and [a["worker"] for a in task["attempts"]] == ["work", "work-a2"], task
+    assert [e["class"] for e in errors_of(ws, "work")] == ["rate-limit"]

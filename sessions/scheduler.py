@@ -60,7 +60,17 @@ class Seen(Protocol):
 
 
 class Scheduler:
-    def __init__(self, root: Path, workspace: Path, journal: Journal, disk: DiskThread, call: Caller, workers: Mapping[str, Seen], publish: Callable[[dict[str, Any]], None]):
+    def __init__(
+        self,
+        root: Path,
+        workspace: Path,
+        journal: Journal,
+        disk: DiskThread,
+        call: Caller,
+        workers: Mapping[str, Seen],
+        publish: Callable[[dict[str, Any]], None],
+        dead_letter: Callable[[dict[str, Any]], Awaitable[Path]] | None = None,  # a task failed past its retries
+    ):
         self.root = root
         self.workspace = workspace
         self.dir = root / "tasks"
@@ -72,6 +82,7 @@ class Scheduler:
         self._call = call
         self.workers = workers
         self.publish_event = publish
+        self.dead_letter = dead_letter
         self.plan: Plan | None = None
         self.plan_path: Path = self.default_plan
         self.state = PlanState.NONE
@@ -280,7 +291,7 @@ class Scheduler:
             raise RequestError("the plan is stopped: run it again (podium plan run)")
         self.journal.write("task", tr.id, action="retry", via=client.kind)
         tr.set(TaskState.QUEUED, f"retry asked by {client.kind}")
-        tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker, tr.retry_at = None, False, False, None, None, None
+        tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker, tr.retry_at, tr.dead_letter = None, False, False, None, None, None, None
         for other in self.runs.values():  # what it blocked waits again
             if other.state == TaskState.BLOCKED and other.reason.startswith("after "):
                 other.set(TaskState.PENDING, "waiting again")
@@ -800,6 +811,14 @@ class Scheduler:
         if timer is not None:
             timer.cancel()
         self.journal.write("task", tr.id, state=state, reason=reason, worker=tr.worker)
+        self.save(tr)
+        if state in (TaskState.FAILED, TaskState.TIMED_OUT) and self.dead_letter is not None:
+            self.spawn_soon(self._bury(tr))
+        self.changed()
+
+    async def _bury(self, tr: TaskRun) -> None:
+        assert self.dead_letter is not None
+        tr.dead_letter = str(await self.dead_letter(tr.public()))
         self.save(tr)
         self.changed()
 

@@ -34,6 +34,7 @@ class TaskRun:
     verified: dict[str, Any] | None = None  # {command, worker, exit_code, ok}
     error: dict[str, Any] | None = None  # the last failure: {class, evidence, worker, attempt, at}
     retry_at: float | None = None  # a retry waits until then (seconds since 1970): the backoff
+    dead_letter: str | None = None  # its letter in .podium/dead-letters/, once it failed past its retries
 
     @property
     def id(self) -> str:
@@ -62,6 +63,7 @@ class TaskRun:
             "verified": self.verified,
             "error": self.error,
             "retry_at": self.retry_at,
+            "dead_letter": self.dead_letter,
         }
 
     def public(self) -> dict[str, Any]:
@@ -125,6 +127,7 @@ def load_runs(directory: Path, order: list[str]) -> tuple[dict[str, TaskRun], li
         run.envelope_edited = bool(state.get("envelope_edited", False))
         run.error = state.get("error") if isinstance(state.get("error"), dict) else None
         run.retry_at = float(state["retry_at"]) if isinstance(state.get("retry_at"), (int, float)) else None
+        run.dead_letter = state.get("dead_letter") if isinstance(state.get("dead_letter"), str) else None
         run.verified = state.get("verified")
         runs[tid] = run
     return runs, problems
@@ -167,4 +170,6 @@ def signals(task: dict[str, Any], now: float | None = None) -> str:
         out.append(f"round {task['round']}")
     if task.get("envelope_edited"):
         out.append("envelope edited")
+    if task.get("dead_letter"):
+        out.append("☠ dead letter")
     return " · ".join(out)

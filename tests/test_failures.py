@@ -7,6 +7,7 @@ letters on these classes.)"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
@@ -78,7 +79,7 @@ async def test_the_scheduler_names_the_failures_only_it_can_see(supervised, tmp_
     ws, client = supervised
     path = write_plan(
         ws,
-        f"""
+        """
         title = "scheduler classes"
         [defaults]
         agent = "shell"
@@ -208,3 +209,62 @@ async def test_codex_meeting_a_rate_limit_is_retried_and_finishes(supervised, tm
     (task,) = plan["tasks"]
     assert task["state"] == "done" and [a["worker"] for a in task["attempts"]] == ["work", "work-a2"], task
     assert [e["class"] for e in errors_of(ws, "work")] == ["rate-limit"]
+
+
+# -- dead letters -----------------------------------------------------------------------------------------
+async def test_a_task_failed_past_its_retries_becomes_a_dead_letter_retried_from_the_cli(supervised, tmp_path):
+    ws, client = supervised
+    fixed = tmp_path / "fixed"
+    path = write_plan(
+        ws,
+        f"""
+        title = "letters"
+        [defaults]
+        agent = "shell"
+        retry_on = ["exit-code"]
+        backoff = "1s"
+        [[task]]
+        id = "broken"
+        goal = "fails until someone fixes it"
+        retries = 1
+        command = "echo 'trying LETTER-OUTPUT'; test -e {fixed} || exit 7; echo 'COMPLETED: works now'"
+        [[task]]
+        id = "after"
+        goal = "needs broken"
+        command = "true"
+        after = ["broken"]
+        """,
+    )
+    await client.request("plan_run", path=str(path))
+    await complete(client, timeout=30)
+    letter_path = ws / ".podium/dead-letters/broken.toml"
+    await eventually(lambda: letter_path.exists(), what="the dead letter written")
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "ls")
+    assert r.returncode == 0 and "broken" in r.stdout and "exit-code" in r.stdout, r.stdout + r.stderr
+    letter = json.loads((await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "show", "broken")).stdout)
+    assert [e["class"] for e in letter["errors"]] == ["exit-code", "exit-code"] and len(letter["attempts"]) == 2
+    assert "LETTER-OUTPUT" in letter["last_output"] and "fails until someone fixes it" in letter["envelope"]
+    # Someone fixes it; the letter is retried, and the plan carries on from there.
+    fixed.touch()
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "retry", "broken")
+    assert r.returncode == 0, r.stderr
+    plan = await complete(client, timeout=30)
+    assert states(plan) == {"broken": "done", "after": "done"}, plan
+    assert not letter_path.exists() and (ws / ".podium/dead-letters/retried/broken-1.toml").exists()
+    assert json.loads((await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "ls", "--json")).stdout)["letters"] == []
+    actions = [e.get("action") for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "dead-letter"]
+    assert actions == [None, "retry"], actions
+
+
+async def test_a_garbled_dead_letter_is_reported_and_kept(supervised):
+    ws, client = supervised
+    letters = ws / ".podium/dead-letters"
+    letters.mkdir(parents=True)
+    (letters / "mangled.toml").write_bytes(b"task = \"mangled\nstate = \xff\xfe [[[")
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "ls")
+    assert r.returncode == 1 and "mangled.toml: not a dead letter podium can read" in r.stdout, r.stdout + r.stderr
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "show", "mangled")
+    assert r.returncode == 1 and "kept as it is" in r.stderr
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "drop", "nobody")
+    assert r.returncode == 1 and "no dead letter 'nobody'" in r.stderr
+    assert (letters / "mangled.toml").exists() and (await client.request("status"))["pid"] == client.info["pid"]

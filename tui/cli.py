@@ -18,7 +18,7 @@ from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient
 from podium.sessions.demo.session import demo_workspace, start_demo
 from podium.sessions.exec_model import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS
 
-from . import plan_commands, subcommands
+from . import dlq_commands, plan_commands, subcommands
 from .subcommands import CliError
 
 __all__ = ["CliError", "main", "parse"]
@@ -111,6 +111,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     deny.add_argument("id")
 
     plan_commands.add_parser(sub.add_parser)
+    dlq_commands.add_parser(sub.add_parser)
     stop = sub.add_parser("stop", help="stop every worker and the supervisor (asks first)")
     stop.add_argument("--yes", "-y", action="store_true")
     sub.add_parser("version", help="print the version")
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             return attach(workspace, autostart=True)
         if args.command == "attach":
             return attach(workspace, autostart=False, plain=args.plain)
-        if args.command == "plan":
-            return asyncio.run(plan_commands.run(args, workspace))
+        if args.command in ("plan", "dlq"):
+            return asyncio.run((plan_commands if args.command == "plan" else dlq_commands).run(args, workspace))
         return asyncio.run(subcommands.run(args, workspace))
     except CliError as exc:
         print(exc, file=sys.stderr)

@@ -56,6 +56,9 @@ class PlanBar(Static):
             if counts.get(name):
                 glyph, style = TASK_STYLE[name]
                 t.append(f"  {glyph} {counts[name]} {name}", style=style)
+        dead = sum(1 for task in plan.get("tasks") or [] if task.get("dead_letter"))
+        if dead:
+            t.append(f"  · ☠ {dead} dead letter{'s' if dead > 1 else ''} (podium dlq ls)", style="bold red")
         if plan.get("heartbeat_at"):
             t.append(f"  · heartbeat {units.age(plan['heartbeat_at'], self.clock())} ago", style="dim")
         if plan.get("problems"):

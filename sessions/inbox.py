@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from .blackboard import DiskThread, Journal
 from .escalations import Escalation, Recogniser, TierRule, parse_card, resolve_card, screen_options, tier_for
 from .fsutil import atomic_write, now_iso
-from .protocol import Answer, Decisions, Escalate
+from .protocol import Answer, DecisionWait, Decisions, Escalate
 from .requests import RequestError, RequestTable
 from .states import ACTIVE, EscalationState, OPEN_ESCALATIONS, Source, Tier, WorkerState
 
@@ -72,6 +72,7 @@ class EscalationInbox:
         self._cards: dict[str, str] = {}  # card path -> escalation id
         self._card_stamps: dict[str, tuple[int, int]] = {}  # card path -> (mtime, size) read
         self._card_timers: dict[str, asyncio.TimerHandle] = {}
+        self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._scanner: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -87,6 +88,7 @@ class EscalationInbox:
         table.add("decisions", self.op_decisions, Decisions)
         table.add("answer", self.op_answer, Answer)
         table.add("escalate", self.op_escalate, Escalate)
+        table.add("decision_wait", self.op_wait, DecisionWait)
 
     # -- the records ------------------------------------------------------------------------
     def pending_for(self, name: str) -> Escalation | None:
@@ -113,6 +115,24 @@ class EscalationInbox:
     def _answered(self, esc: Escalation, choice: str, by: str, how: str, **extra: Any) -> None:
         esc.answer = {"choice": choice, "by": by, "how": how, "at": now_iso(), **extra}
         self.journal.write("answer", esc.worker, id=esc.id, choice=choice, by=by, how=how)
+        for waiter in self._waiters.pop(esc.id, []):
+            if not waiter.done():
+                waiter.set_result(esc.answer)
+
+    async def op_wait(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        """Until the escalation is answered (or `timeout` seconds): its answer, or None.
+        For whoever raised it and wants the person's word (the breaker, an orchestrator)."""
+        esc = self.escalations.get(req["escalation"])
+        if esc is None:
+            raise RequestError(f"no escalation {req['escalation']!r}")
+        if esc.answer is None:
+            waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(esc.id, []).append(waiter)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), req.get("timeout"))
+            except asyncio.TimeoutError:
+                pass
+        return {"escalation": esc.public(), "answer": esc.answer}
 
     # -- prompts on a worker's screen ----------------------------------------------------------
     def check_prompts(self, worker: Asker) -> None:

@@ -30,10 +30,11 @@ DEFAULT_FOLLOW_UP_ROUNDS = 2
 DEFAULT_RETRY_ON = ("rate-limit", "agent-error", "lost")  # transient: worth another attempt
 DEFAULT_BACKOFF = 10.0  # the first retry's wait; it doubles per attempt, with jitter
 DEFAULT_BACKOFF_MAX = 10 * 60.0
+DEFAULT_BREAKER = 3  # failures of one class in a row that stop new starts (0: never)
 UPSTREAM_CHARS = 6000  # of each earlier task's report, in a dependent's envelope
 
 TOP_KEYS = {"title", "scope", "defaults", "task"}
-DEFAULT_KEYS = {"agent", "role", "max_parallel", "time_cap", "retries", "retry_on", "backoff", "backoff_max", "follow_up_rounds", "heartbeat", "stale_after", "flags", "cwd"}
+DEFAULT_KEYS = {"agent", "role", "max_parallel", "time_cap", "retries", "retry_on", "backoff", "backoff_max", "breaker", "follow_up_rounds", "heartbeat", "stale_after", "flags", "cwd"}
 TASK_KEYS = {"id", "goal", "role", "agent", "command", "after", "done", "verify", "touches", "time_cap", "retries", "flags", "fixes", "context"}
 CONTEXT_KEYS = {"non_goals", "constraints", "pointers", "success"}
 
@@ -115,6 +116,7 @@ class Plan:
     retry_on: tuple[str, ...] = DEFAULT_RETRY_ON  # failure classes a task's `retries` apply to
     backoff: float = DEFAULT_BACKOFF
     backoff_max: float = DEFAULT_BACKOFF_MAX
+    breaker: int = DEFAULT_BREAKER
 
     def public(self) -> dict[str, Any]:
         return {
@@ -129,6 +131,7 @@ class Plan:
             "retry_on": list(self.retry_on),
             "backoff": self.backoff,
             "backoff_max": self.backoff_max,
+            "breaker": self.breaker,
         }
 
 
@@ -289,6 +292,7 @@ class _Checker:
             retry_on=self.classes(defaults, "retry_on", at("retry_on"), "defaults.retry_on"),
             backoff=self.duration(defaults, "backoff", DEFAULT_BACKOFF, at("backoff"), "defaults.backoff"),
             backoff_max=self.duration(defaults, "backoff_max", DEFAULT_BACKOFF_MAX, at("backoff_max"), "defaults.backoff_max"),
+            breaker=self.count(defaults, "breaker", DEFAULT_BREAKER, at("breaker"), "defaults.breaker", 0),
         )
         base = Task(
             id="",

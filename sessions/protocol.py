@@ -248,6 +248,11 @@ class Escalate(TypedDict):
     options: NotRequired[list[dict[str, str]] | None]
 
 
+class DecisionWait(TypedDict):
+    escalation: str
+    timeout: NotRequired[int | float | None]  # seconds; none: until it is answered
+
+
 class Stop(TypedDict):
     grace: NotRequired[int | float]
 

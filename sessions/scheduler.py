@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .blackboard import DiskThread, Journal, write_toml
+from .breaker import ANSWERS, HALF_OPEN, OPEN, OPTIONS, RESUME, SKIP, Breaker
 from .failures import FailureClass, classify, error_event
 from .fsutil import append_text, atomic_write, now_iso
 from .launch import build_command, shell_argv
@@ -83,6 +84,7 @@ class Scheduler:
         self.workers = workers
         self.publish_event = publish
         self.dead_letter = dead_letter
+        self.breaker = Breaker()
         self.plan: Plan | None = None
         self.plan_path: Path = self.default_plan
         self.state = PlanState.NONE
@@ -149,6 +151,9 @@ class Scheduler:
             self.journal.write("plan", None, state=self.state, reason=f"the accepted plan cannot be read back: {exc}")
             return
         self.plan.path = str(self.plan_path)
+        self.breaker = Breaker.from_record(run.get("breaker"), self.plan.breaker)
+        if self.breaker.state == OPEN and self.state in (PlanState.RUNNING, PlanState.PAUSED):
+            self.spawn_soon(self._ask_breaker())  # the gate did not survive the restart: ask again
         self.runs, problems = await self.disk.run(load_runs, self.dir, list(run.get("order", [])))
         for problem in problems:
             self.journal.write("plan", None, problem=problem)
@@ -209,6 +214,7 @@ class Scheduler:
         self.number += 1
         await self.disk.run(_set_aside, self.dir, self.number - 1)
         self.plan, self.plan_path, self.env = plan, path, req.get("env")
+        self.breaker = Breaker(plan.breaker)
         self.runs = {tid: TaskRun(task) for tid, task in plan.tasks.items()}
         self.by_worker = {}
         self.state, self.started, self.ended, self.problems = PlanState.RUNNING, now_iso(), None, []
@@ -292,10 +298,7 @@ class Scheduler:
         self.journal.write("task", tr.id, action="retry", via=client.kind)
         tr.set(TaskState.QUEUED, f"retry asked by {client.kind}")
         tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker, tr.retry_at, tr.dead_letter = None, False, False, None, None, None, None
-        for other in self.runs.values():  # what it blocked waits again
-            if other.state == TaskState.BLOCKED and other.reason.startswith("after "):
-                other.set(TaskState.PENDING, "waiting again")
-                self.save(other)
+        self._unblock()
         self.save(tr)
         self._reopen_plan()
         await self.pump_now()
@@ -399,6 +402,9 @@ class Scheduler:
             if self.state != PlanState.RUNNING:
                 self._wait(tr, TaskState.QUEUED, f"ready; the plan is {self.state}")
                 continue
+            if self.breaker.state == OPEN:
+                self._wait(tr, TaskState.QUEUED, f"ready; the circuit breaker is open ({self.breaker.count} × {self.breaker.cls}): answer it in the inbox")
+                continue
             if tr.retry_at is not None and tr.retry_at > time.time():
                 self._wake_at(tr)  # (its reason says when)
                 continue
@@ -406,8 +412,10 @@ class Scheduler:
             if checking:
                 self._wait(tr, TaskState.QUEUED, f"ready; waiting for {checking} to finish checking, so its findings join this round")
                 continue
-            if len(working) >= self.plan.max_parallel:
-                self._wait(tr, TaskState.QUEUED, f"ready; waiting for a slot ({len(working)} of {self.plan.max_parallel} running)")
+            limit = 1 if self.breaker.state == HALF_OPEN else self.plan.max_parallel
+            if len(working) >= limit:
+                half = " (the breaker is half-open: one at a time until one succeeds)" if limit == 1 and self.plan.max_parallel > 1 else ""
+                self._wait(tr, TaskState.QUEUED, f"ready; waiting for a slot ({len(working)} of {limit} running){half}")
                 continue
             clash = self._overlap(tr, working)
             if clash:
@@ -792,6 +800,52 @@ class Scheduler:
             tid = f"{base}-{n}"
         return tid
 
+    # -- the circuit breaker -------------------------------------------------------------------------------
+    def _breaker_opened(self) -> None:
+        b = self.breaker
+        self.journal.write("breaker", None, state=b.state, failure=b.cls, count=b.count, evidence=b.evidence)
+        self.save_run()
+        self.changed()
+        self.spawn_soon(self._ask_breaker())
+
+    async def _ask_breaker(self) -> None:
+        """The gate: what the person says decides (resume half-open, skip, stop)."""
+        assert self.plan is not None
+        # On disk before the person can see it: a restart after the question asks it again.
+        await self.disk.run(write_toml, self.run_file, self.run_record())
+        esc = await self.call("escalate", question=self.breaker.question(self.plan.title), tier="gate", options=OPTIONS)
+        self.breaker.escalation = esc["id"]
+        self.save_run()
+        self.changed()
+        out = await self.call("decision_wait", escalation=esc["id"])
+        choice = ANSWERS.get(str((out.get("answer") or {}).get("choice")), RESUME)
+        by = (out.get("answer") or {}).get("by", "?")
+        if self.breaker.escalation != esc["id"] or self.state not in (PlanState.RUNNING, PlanState.PAUSED):
+            return  # a newer gate, or the plan ended meanwhile
+        self.breaker.escalation = None
+        self.journal.write("breaker", None, answer=choice, by=by, failure=self.breaker.cls)
+        if choice == RESUME:
+            self.breaker.state = HALF_OPEN
+        elif choice == SKIP:
+            failing = self.breaker.cls
+            for tr in list(self.runs.values()):
+                if tr.error and tr.error.get("class") == failing and tr.state in (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.QUEUED):
+                    self._end(tr, TaskState.SKIPPED, f"skipped at the circuit breaker by {by} ({failing})")
+            self._unblock()
+            self.breaker.succeeded()
+            self.breaker.state = "closed"
+        else:
+            await self._quietly("plan_stop", grace=3.0)
+        self.save_run()
+        self.pump()
+
+    def _unblock(self) -> None:
+        """What waited on a task that ended badly waits again (it was retried or skipped)."""
+        for other in self.runs.values():
+            if other.state == TaskState.BLOCKED and other.reason.startswith("after "):
+                other.set(TaskState.PENDING, "waiting again")
+                self.save(other)
+
     # -- endings -----------------------------------------------------------------------------------------
     def _error(self, tr: TaskRun, failure: Failure) -> None:
         """A failure of the task, classified: into the journal and the task's errors.jsonl."""
@@ -799,11 +853,15 @@ class Scheduler:
         event = error_event(cls, evidence, task=tr.id, worker=tr.worker, attempt=len(tr.attempts) or None, round=tr.task.round)
         self.journal.write("error", tr.worker, **{k: v for k, v in event.items() if k != "worker"})
         tr.error = {**event, "at": now_iso()}
+        if self.breaker.failed(cls, tr.id, evidence):
+            self._breaker_opened()
         self.spawn_soon(self.disk.run(append_text, self.dir / tr.id / "errors.jsonl", json.dumps(tr.error, ensure_ascii=False) + "\n"))
 
     def _end(self, tr: TaskRun, state: TaskState, reason: str, error: Failure | None = None) -> None:
         if error is not None:
             self._error(tr, error)
+        if state == TaskState.DONE and self.breaker.succeeded():
+            self.journal.write("breaker", None, state=self.breaker.state, reason=f"{tr.id} succeeded while half-open")
         tr.set(state, reason)
         tr.ended = now_iso()
         tr.stale = False
@@ -865,10 +923,10 @@ class Scheduler:
         self.disk.write_toml(self.dir / tr.id / "state.toml", tr.state_record())
 
     def save_run(self) -> None:
-        self.disk.write_toml(
-            self.run_file,
-            {"state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "path": str(self.plan_path), "order": list(self.runs)},
-        )
+        self.disk.write_toml(self.run_file, self.run_record())
+
+    def run_record(self) -> dict[str, Any]:
+        return {"state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "path": str(self.plan_path), "order": list(self.runs), "breaker": self.breaker.record()}
 
     def heard(self, at: str) -> None:
         """The heartbeat looked at the plan (the dashboard's plan line says when)."""
@@ -909,7 +967,7 @@ class Scheduler:
         counts: dict[str, int] = {}
         for tr in self.runs.values():
             counts[tr.state] = counts.get(tr.state, 0) + 1
-        return {**plan, "state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "tasks": tasks, "counts": counts, "problems": self.problems, "heartbeat_at": self.last_heartbeat}
+        return {**plan, "state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "tasks": tasks, "counts": counts, "problems": self.problems, "heartbeat_at": self.last_heartbeat, "circuit": self.breaker.record()}
 
     def cap_at(self, tr: TaskRun) -> float | None:
         """When a working task's time cap falls (seconds since 1970), else None."""

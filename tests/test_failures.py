@@ -268,3 +268,96 @@ async def test_a_garbled_dead_letter_is_reported_and_kept(supervised):
     r = await asyncio.to_thread(podium_cli, "-w", str(ws), "dlq", "drop", "nobody")
     assert r.returncode == 1 and "no dead letter 'nobody'" in r.stderr
     assert (letters / "mangled.toml").exists() and (await client.request("status"))["pid"] == client.info["pid"]
+
+
+# -- the circuit breaker ---------------------------------------------------------------------------------
+BREAKER_PLAN = """
+title = "storm"
+[defaults]
+agent = "shell"
+max_parallel = 1
+breaker = 3
+retry_on = []
+[[task]]
+id = "t1"
+goal = "broken"
+command = "exit 9"
+[[task]]
+id = "t2"
+goal = "broken"
+command = "exit 9"
+[[task]]
+id = "t3"
+goal = "broken"
+command = "exit 9"
+[[task]]
+id = "t4"
+goal = "fine"
+command = "echo 'COMPLETED: fine'"
+[[task]]
+id = "t5"
+goal = "fine"
+command = "echo 'COMPLETED: fine too'"
+"""
+
+
+async def _gate(client):
+    for esc in await client.request("decisions"):
+        if "in a row failed with exit-code" in esc["question"]:
+            return esc
+    return None
+
+
+@pytest.mark.parametrize("answer", ["A", "B", "C"])
+async def test_failures_in_a_row_open_the_breaker_and_the_person_decides(supervised, answer):
+    ws, client = supervised
+    path = write_plan(ws, BREAKER_PLAN)
+    await client.request("plan_run", path=str(path))
+    esc = await eventually(lambda: _gate(client), what="the breaker's gate in the inbox")
+    assert esc["tier"] == "gate" and [o["key"] for o in esc["options"]] == ["A", "B", "C"] and "t3: " in esc["question"]
+    plan = await client.request("plan_show")
+    assert plan["circuit"]["state"] == "open" and states(plan)["t4"] == "queued", plan
+    assert "circuit breaker is open" in {t["id"]: t for t in plan["tasks"]}["t4"]["reason"]
+    assert len(await client.request("ls")) == 3, "a task started while the breaker was open"
+    await client.request("answer", escalation=esc["id"], choice=answer)
+    if answer == "C":
+        plan = await eventually(lambda: _plan_in(client, "stopped"), what="the plan stopped")
+        assert states(plan)["t4"] == "stopped" and len(await client.request("ls")) == 3
+        return
+    plan = await complete(client, timeout=30)
+    expected = {"A": "failed", "B": "skipped"}[answer]
+    assert states(plan) == {"t1": expected, "t2": expected, "t3": expected, "t4": "done", "t5": "done"}, plan
+    assert plan["circuit"]["state"] == "closed"
+    entries = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "breaker"]
+    assert entries[0]["state"] == "open" and entries[0]["count"] == 3 and entries[1]["answer"] == answer
+    if answer == "A":  # half-open: t4 alone, and its success closed the breaker
+        assert entries[2]["state"] == "closed" and "t4 succeeded" in entries[2]["reason"]
+
+
+async def _plan_in(client, state: str):
+    plan = await client.request("plan_show")
+    return plan if plan["state"] == state else None
+
+
+@pytest.mark.slow
+async def test_an_open_breaker_asks_again_after_a_supervisor_restart(workspace):
+    import signal
+
+    from conftest import shut_down
+
+    from podium.sessions.client import connect_or_start
+
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        await client.request("plan_run", path=str(write_plan(workspace, BREAKER_PLAN)))
+        await eventually(lambda: _gate(client), what="the breaker's gate")
+        os.kill(client.info["pid"], signal.SIGKILL)
+        await asyncio.wait_for(client.closed.wait(), 5)
+        client, _ = await connect_or_start(workspace, client="test")
+        esc = await eventually(lambda: _gate(client), what="the gate asked again after the restart")
+        assert (await client.request("plan_show"))["circuit"]["state"] == "open"
+        await client.request("answer", escalation=esc["id"], choice="y")  # y takes the first option: resume
+        plan = await complete(client, timeout=30)
+        assert states(plan)["t4"] == "done" and states(plan)["t5"] == "done"
+    finally:
+        await shut_down(client, workspace)

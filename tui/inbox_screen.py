@@ -23,6 +23,12 @@ from .link import EscalationsChanged, SupervisorLink
 OPEN = ("pending", "malformed")
 
 
+def lettered(esc: dict[str, Any]) -> bool:
+    """A card, or podium's own question with options of its own (the circuit breaker):
+    answered by the option's letter, not y / n."""
+    return esc["source"] == "card" or any(o["key"] not in ("y", "n", "a") for o in esc.get("options") or [])
+
+
 def describe(esc: dict[str, Any]) -> RenderableType:
     """What exactly is asked: the command, reason, file, the matched screen or the card."""
     t = Text()
@@ -66,7 +72,7 @@ def describe(esc: dict[str, Any]) -> RenderableType:
         keys.append("A–" + (card or {}).get("options", [{"key": "A"}])[-1]["key"] + " pick an option · enter the recommended one", style="dim")
     else:
         opts = " · ".join(f"{o['key']} {o['label']}" for o in esc.get("options", []))
-        keys.append(opts + " · enter approves", style="dim")
+        keys.append(opts + (" · y takes the first" if lettered(esc) else " · enter approves"), style="dim")
     parts.append(keys)
     return Group(*parts)
 
@@ -150,7 +156,7 @@ class InboxScreen(Screen[None]):
             return None
         choice = parameters[0] if parameters else ""
         keys = {o["key"] for o in esc.get("options", [])}
-        if esc["source"] == "card":
+        if lettered(esc):
             return True if choice == "recommended" or choice in keys else None
         if choice == "approve_session":
             return True if "a" in keys else None
@@ -167,7 +173,7 @@ class InboxScreen(Screen[None]):
 
     def action_pick(self, n: int) -> None:
         esc = self.selected()
-        if esc and esc["source"] == "card":
+        if esc and lettered(esc):
             opts = esc.get("options") or []
             if 1 <= n <= len(opts):
                 self.action_answer(opts[n - 1]["key"])
@@ -182,7 +188,7 @@ class InboxScreen(Screen[None]):
             if esc["source"] == "card" and not card.get("recommended"):
                 self.notify("this card has no recommended option: pick one (A, B, …)", severity="warning")
                 return
-        if esc["source"] == "card" and choice in ("approve", "deny", "approve_session"):
+        if lettered(esc) and choice in ("approve", "deny", "approve_session"):
             self.notify("a decision card is answered with its option letter (A, B, …)", severity="warning")
             return
         self.link.request("answer", escalation=esc["id"], choice=choice)

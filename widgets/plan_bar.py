@@ -56,6 +56,9 @@ class PlanBar(Static):
             if counts.get(name):
                 glyph, style = TASK_STYLE[name]
                 t.append(f"  {glyph} {counts[name]} {name}", style=style)
+        breaker = plan.get("circuit") or {}
+        if breaker.get("state") in ("open", "half-open"):
+            t.append(f"  · ⚡ breaker {breaker['state']}: {breaker.get('count')} × {breaker.get('class')}" + (" (answer it: e)" if breaker["state"] == "open" else ""), style="bold red" if breaker["state"] == "open" else "yellow")
         dead = sum(1 for task in plan.get("tasks") or [] if task.get("dead_letter"))
         if dead:
             t.append(f"  · ☠ {dead} dead letter{'s' if dead > 1 else ''} (podium dlq ls)", style="bold red")

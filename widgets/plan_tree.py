@@ -158,6 +158,9 @@ class PlanTree(Tree[str]):
         counts = plan.get("counts") or {}
         if counts:
             t.append("  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), style="dim")
+        breaker = plan.get("circuit") or {}
+        if breaker.get("state") in ("open", "half-open"):
+            t.append(f"  ⚡ breaker {breaker['state']} ({breaker.get('count')} × {breaker.get('class')})", style="bold red")
         if plan.get("max_parallel"):
             t.append(f"  · at most {plan['max_parallel']} at once", style="dim")
         return t

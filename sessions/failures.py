@@ -67,6 +67,19 @@ def classify(worker: dict[str, Any]) -> tuple[FailureClass, str] | None:
     return FailureClass.EXIT_CODE, str(worker.get("reason") or f"exit code {code}")
 
 
+_AFTER = re.compile(r"try again in\s+(\d+(?:\.\d+)?)\s*(ms|milliseconds?|s|sec|seconds?|m|min|minutes?|h|hours?)\b", re.I)
+
+
+def retry_after(evidence: str) -> float | None:
+    """The wait an agent's limit message names ("Please try again in 20s"), in seconds."""
+    m = _AFTER.search(evidence)
+    if not m:
+        return None
+    unit = m.group(2).lower()
+    scale = 0.001 if unit.startswith(("ms", "milli")) else 60 if unit.startswith("m") else 3600 if unit.startswith("h") else 1
+    return float(m.group(1)) * scale
+
+
 def error_event(cls: FailureClass, evidence: str, **where: Any) -> dict[str, Any]:
     """One error as it is journaled and appended to errors.jsonl."""
     return {"class": str(cls), "evidence": evidence[:2000], **{k: v for k, v in where.items() if v is not None}}

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from .blackboard import DiskThread, Journal, write_toml
 from .breaker import ANSWERS, HALF_OPEN, OPEN, OPTIONS, RESUME, SKIP, Breaker
-from .failures import FailureClass, classify, error_event
+from .failures import FailureClass, classify, error_event, retry_after
 from .fsutil import append_text, atomic_write, now_iso
 from .launch import build_command, shell_argv
 from .plan import Plan, PlanError, Task, envelope, load_plan, touches_overlap
@@ -85,6 +85,7 @@ class Scheduler:
         self.publish_event = publish
         self.dead_letter = dead_letter
         self.breaker = Breaker()
+        self.limited: dict[str, dict[str, Any]] = {}  # agent kind -> {until, class}: no new starts of it
         self.plan: Plan | None = None
         self.plan_path: Path = self.default_plan
         self.state = PlanState.NONE
@@ -152,6 +153,9 @@ class Scheduler:
             return
         self.plan.path = str(self.plan_path)
         self.breaker = Breaker.from_record(run.get("breaker"), self.plan.breaker)
+        self.limited = {k: v for k, v in (run.get("limited") or {}).items() if isinstance(v, dict) and isinstance(v.get("until"), (int, float))}
+        for agent in self.limited:
+            self._arm_limit(agent)
         if self.breaker.state == OPEN and self.state in (PlanState.RUNNING, PlanState.PAUSED):
             self.spawn_soon(self._ask_breaker())  # the gate did not survive the restart: ask again
         self.runs, problems = await self.disk.run(load_runs, self.dir, list(run.get("order", [])))
@@ -215,6 +219,7 @@ class Scheduler:
         await self.disk.run(_set_aside, self.dir, self.number - 1)
         self.plan, self.plan_path, self.env = plan, path, req.get("env")
         self.breaker = Breaker(plan.breaker)
+        self.limited = {}
         self.runs = {tid: TaskRun(task) for tid, task in plan.tasks.items()}
         self.by_worker = {}
         self.state, self.started, self.ended, self.problems = PlanState.RUNNING, now_iso(), None, []
@@ -407,6 +412,10 @@ class Scheduler:
                 continue
             if tr.retry_at is not None and tr.retry_at > time.time():
                 self._wake_at(tr)  # (its reason says when)
+                continue
+            limit_hit = self.limited.get(tr.task.agent)
+            if limit_hit and limit_hit["until"] > time.time():
+                self._wait(tr, TaskState.QUEUED, f"ready; {tr.task.agent} is paused by a {limit_hit['class']} for {compact(limit_hit['until'] - time.time())}")
                 continue
             checking = self._still_checking(tr)
             if checking:
@@ -654,11 +663,36 @@ class Scheduler:
         self._error(tr, failure)
         n = len(tr.attempts)
         delay = min(self.plan.backoff_max, self.plan.backoff * 2 ** (n - 1)) * random.uniform(0.5, 1.0)
+        delay = max(delay, (self.limited.get(tr.task.agent) or {}).get("until", 0.0) - time.time())  # not before the limit lifts
         tr.retry_at = time.time() + delay
         tr.set(TaskState.QUEUED, f"{name} {failure[0]}; retry {n} of {tr.task.retries} in {compact(delay)}")
         self.journal.write("task", tr.id, action="retry", worker=name, attempt=n, failure=str(failure[0]), delay=round(delay, 3))
         self.save(tr)
         self._wake_at(tr)
+
+    def _pause_kind(self, agent: str, cls: FailureClass, evidence: str) -> None:
+        """A limit one worker met holds back every new start of its agent kind until the
+        reset it reported (else the plan's backoff; a usage limit, backoff_max)."""
+        assert self.plan is not None
+        wait = retry_after(evidence) or (self.plan.backoff if cls == FailureClass.RATE_LIMIT else self.plan.backoff_max)
+        until = max(time.time() + wait, (self.limited.get(agent) or {}).get("until", 0.0))
+        self.limited[agent] = {"until": until, "class": str(cls)}
+        self.journal.write("limit", None, agent=agent, failure=str(cls), wait=round(wait, 3), evidence=evidence[:300])
+        self.save_run()
+        self._arm_limit(agent)
+
+    def _arm_limit(self, agent: str) -> None:
+        """A pump when the pause of `agent` ends."""
+        key = f"limit:{agent}"
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+
+        def lifted() -> None:
+            self._timers.pop(key, None)
+            self.pump()
+
+        self._timers[key] = asyncio.get_running_loop().call_later(max(0.0, self.limited[agent]["until"] - time.time()), lifted)
 
     def _wake_at(self, tr: TaskRun) -> None:
         """A pump when tr's backoff ends (once; again after a restart)."""
@@ -853,6 +887,8 @@ class Scheduler:
         event = error_event(cls, evidence, task=tr.id, worker=tr.worker, attempt=len(tr.attempts) or None, round=tr.task.round)
         self.journal.write("error", tr.worker, **{k: v for k, v in event.items() if k != "worker"})
         tr.error = {**event, "at": now_iso()}
+        if cls in (FailureClass.RATE_LIMIT, FailureClass.USAGE_LIMIT) and tr.task.agent != "shell":
+            self._pause_kind(tr.task.agent, cls, evidence)
         if self.breaker.failed(cls, tr.id, evidence):
             self._breaker_opened()
         self.spawn_soon(self.disk.run(append_text, self.dir / tr.id / "errors.jsonl", json.dumps(tr.error, ensure_ascii=False) + "\n"))
@@ -926,7 +962,7 @@ class Scheduler:
         self.disk.write_toml(self.run_file, self.run_record())
 
     def run_record(self) -> dict[str, Any]:
-        return {"state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "path": str(self.plan_path), "order": list(self.runs), "breaker": self.breaker.record()}
+        return {"state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "path": str(self.plan_path), "order": list(self.runs), "breaker": self.breaker.record(), "limited": self.limited}
 
     def heard(self, at: str) -> None:
         """The heartbeat looked at the plan (the dashboard's plan line says when)."""
@@ -967,7 +1003,7 @@ class Scheduler:
         counts: dict[str, int] = {}
         for tr in self.runs.values():
             counts[tr.state] = counts.get(tr.state, 0) + 1
-        return {**plan, "state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "tasks": tasks, "counts": counts, "problems": self.problems, "heartbeat_at": self.last_heartbeat, "circuit": self.breaker.record()}
+        return {**plan, "state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "tasks": tasks, "counts": counts, "problems": self.problems, "heartbeat_at": self.last_heartbeat, "circuit": self.breaker.record(), "limited": {k: v for k, v in self.limited.items() if v["until"] > time.time()}}
 
     def cap_at(self, tr: TaskRun) -> float | None:
         """When a working task's time cap falls (seconds since 1970), else None."""

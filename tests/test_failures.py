@@ -361,3 +361,43 @@ async def test_an_open_breaker_asks_again_after_a_supervisor_restart(workspace):
         assert states(plan)["t4"] == "done" and states(plan)["t5"] == "done"
     finally:
         await shut_down(client, workspace)
+
+
+@pytest.mark.slow
+async def test_a_rate_limit_holds_back_every_start_of_that_agent_until_its_reset(supervised, tmp_path):
+    import time
+
+    ws, client = supervised
+    seen: list[tuple[str, float]] = []
+
+    def answer(body):
+        tid = task_of(codex_prompt(body)) or "?"
+        seen.append((tid, time.monotonic()))
+        if len(seen) == 1:
+            return {"code": "rate_limit_exceeded", "message": "Rate limit reached for gpt-5.5. Please try again in 2s."}
+        return [message(f"COMPLETED: {tid} done\n\nStatus: Done\n")]
+
+    path = write_plan(
+        ws,
+        'title = "fleet"\n[defaults]\nagent = "codex-exec"\nmax_parallel = 1\nbackoff = "1s"\nretries = 1\n'
+        '[[task]]\nid = "first"\ngoal = "meets the limit"\n[[task]]\nid = "second"\ngoal = "waits for the reset"\n',
+    )
+    with FakeModel(codex_handler=answer) as fm:
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **codex_home(tmp_path / "codex-home", fm.port)}
+        await client.request("plan_run", path=str(path), env=env)
+        paused = await eventually(lambda: _paused(client), what="codex-exec paused by the rate limit")
+        assert "codex-exec is paused by a rate-limit" in paused["reason"], paused
+        plan = await complete(client, timeout=90)
+    assert states(plan) == {"first": "done", "second": "done"}, plan
+    t_limit = seen[0][1]
+    later = [t for tid, t in seen[1:]]
+    assert later and min(later) - t_limit >= 1.8, seen  # nothing of that kind asked the model before the reset
+    (limit,) = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "limit"]
+    assert limit["agent"] == "codex-exec" and limit["wait"] == 2.0
+
+
+async def _paused(client):
+    for t in (await client.request("plan_show"))["tasks"]:
+        if "is paused by a" in t["reason"]:
+            return t
+    return None

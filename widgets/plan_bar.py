@@ -59,6 +59,10 @@ class PlanBar(Static):
         breaker = plan.get("circuit") or {}
         if breaker.get("state") in ("open", "half-open"):
             t.append(f"  · ⚡ breaker {breaker['state']}: {breaker.get('count')} × {breaker.get('class')}" + (" (answer it: e)" if breaker["state"] == "open" else ""), style="bold red" if breaker["state"] == "open" else "yellow")
+        now = self.clock().timestamp()
+        for agent, hit in (plan.get("limited") or {}).items():
+            if hit["until"] > now:
+                t.append(f"  · ⏸ {agent} paused ({hit['class']}) {units.compact(hit['until'] - now)}", style="bold yellow")
         dead = sum(1 for task in plan.get("tasks") or [] if task.get("dead_letter"))
         if dead:
             t.append(f"  · ☠ {dead} dead letter{'s' if dead > 1 else ''} (podium dlq ls)", style="bold red")

@@ -683,28 +683,24 @@ class Scheduler:
 
     def _arm_limit(self, agent: str) -> None:
         """A pump when the pause of `agent` ends."""
-        key = f"limit:{agent}"
+        self._pump_at(f"limit:{agent}", self.limited[agent]["until"])
+
+    def _pump_at(self, key: str, when: float) -> None:
+        """One pump at `when` (seconds since 1970), kept under `key`; a newer one replaces it."""
         old = self._timers.pop(key, None)
         if old is not None:
             old.cancel()
-
-        def lifted() -> None:
-            self._timers.pop(key, None)
-            self.pump()
-
-        self._timers[key] = asyncio.get_running_loop().call_later(max(0.0, self.limited[agent]["until"] - time.time()), lifted)
-
-    def _wake_at(self, tr: TaskRun) -> None:
-        """A pump when tr's backoff ends (once; again after a restart)."""
-        key = f"retry:{tr.id}"
-        if tr.retry_at is None or key in self._timers:
-            return
 
         def wake() -> None:
             self._timers.pop(key, None)
             self.pump()
 
-        self._timers[key] = asyncio.get_running_loop().call_later(max(0.0, tr.retry_at - time.time()), wake)
+        self._timers[key] = asyncio.get_running_loop().call_later(max(0.0, when - time.time()), wake)
+
+    def _wake_at(self, tr: TaskRun) -> None:
+        """A pump when tr's backoff ends (once; again after a restart)."""
+        if tr.retry_at is not None and f"retry:{tr.id}" not in self._timers:
+            self._pump_at(f"retry:{tr.id}", tr.retry_at)
 
     # -- verification and follow-ups -------------------------------------------------------------------
     async def _start_verify(self, tr: TaskRun) -> None:

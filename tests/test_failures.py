@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 from conftest import eventually, podium_cli
-from fake_model import FakeModel, codex_home, message
+from fake_model import FakeModel, message
 
 from podium.sessions.blackboard import read_journal
 from podium.sessions.failures import FailureClass, classify
-from test_plan_agents import BIN, codex_prompt, task_of
+from test_plan_agents import agent_env, codex_prompt, task_of
 from test_plans import complete, states, write_plan
 
 CODEX_ERRORS = {
@@ -61,7 +61,7 @@ async def test_codex_api_errors_are_classified_from_its_own_words(supervised, tm
     tasks = "".join(f'\n[[task]]\nid = "{tid}"\ngoal = "meet a {tid} error"\n' for tid in CODEX_ERRORS)
     path = write_plan(ws, f'title = "errors"\n[defaults]\nagent = "codex-exec"\n{tasks}')
     with FakeModel(codex_handler=answer) as fm:
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **codex_home(tmp_path / "codex-home", fm.port)}
+        env = {**os.environ, **agent_env(tmp_path, fm)}
         await client.request("plan_run", path=str(path), env=env)
         plan = await complete(client, timeout=90)
     assert set(states(plan).values()) == {"failed"}, plan
@@ -203,7 +203,7 @@ async def test_codex_meeting_a_rate_limit_is_retried_and_finishes(supervised, tm
 
     path = write_plan(ws, 'title = "limit"\n[defaults]\nagent = "codex-exec"\nbackoff = "1s"\n[[task]]\nid = "work"\ngoal = "do it"\nretries = 1\n')
     with FakeModel(codex_handler=answer) as fm:
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **codex_home(tmp_path / "codex-home", fm.port)}
+        env = {**os.environ, **agent_env(tmp_path, fm)}
         await client.request("plan_run", path=str(path), env=env)
         plan = await complete(client, timeout=90)
     (task,) = plan["tasks"]
@@ -383,7 +383,7 @@ async def test_a_rate_limit_holds_back_every_start_of_that_agent_until_its_reset
         '[[task]]\nid = "first"\ngoal = "meets the limit"\n[[task]]\nid = "second"\ngoal = "waits for the reset"\n',
     )
     with FakeModel(codex_handler=answer) as fm:
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **codex_home(tmp_path / "codex-home", fm.port)}
+        env = {**os.environ, **agent_env(tmp_path, fm)}
         await client.request("plan_run", path=str(path), env=env)
         paused = await eventually(lambda: _paused(client), what="codex-exec paused by the rate limit")
         assert "codex-exec is paused by a rate-limit" in paused["reason"], paused

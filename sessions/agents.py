@@ -43,6 +43,17 @@ def _exec_index(argv: list[str]) -> int | None:
     return None
 
 
+def resume_argv(mode: str, argv: list[str], session_id: str, prompt: str) -> list[str]:
+    """The command that continues conversation `session_id` with `prompt`, from the command
+    that began it (codex exec or claude -p: the agents whose runs end)."""
+    if mode == "codex-exec":
+        index = _exec_index(argv) or 1
+        return [*argv[:index], "exec", "resume", session_id, prompt]
+    if mode == "claude-p":
+        return [argv[0], "-p", prompt, "--resume", session_id, "--output-format", "stream-json", "--verbose"]
+    raise ValueError(f"a {mode} worker's conversation is not resumed by a new run")
+
+
 def prepare_codex_exec(argv: list[str], worker_dir: Path) -> list[str]:
     """What podium adds to a codex exec it launches: JSON events and the last-message file."""
     out = list(argv)
@@ -115,8 +126,9 @@ class Adapter:
         self.malformed = 0
         self.unknown = 0
         self.events = 0
-        self.tokens_in = 0
+        self.tokens_in = 0  # reported at the end of each run (codex: turn.completed; claude: result)
         self.tokens_out = 0
+        self.live: dict[str, tuple[int, int]] = {}  # this run's model answers so far, by message id (claude)
         self.cost_usd = 0.0
         self.session_id: str | None = None
         self.actions = 0  # tool calls seen (for the escalation rate)
@@ -160,8 +172,16 @@ class Adapter:
 
     def new_run(self) -> None:
         """A resumed run: its own success signals (token counts go on adding up)."""
+        self.tokens_in += sum(a for a, _ in self.live.values())  # a run cut short spent them too
+        self.tokens_out += sum(b for _, b in self.live.values())
+        self.live = {}
         self._partial = b""
         self._tail = bytearray()
+
+    @property
+    def spent_tokens(self) -> int:
+        """Every token reported so far, this run's answers included."""
+        return self.tokens_in + self.tokens_out + sum(a + b for a, b in self.live.values())
 
     def tail_text(self) -> str:
         return plain_text(bytes(self._tail[-16384:])).replace("\r", "")
@@ -194,9 +214,9 @@ class Adapter:
             "report": report.public() if report else None,
             "mode": self.mode,
             "session_id": self.session_id,
-            "tokens": self.tokens_in + self.tokens_out,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
+            "tokens": self.spent_tokens,
+            "tokens_in": self.tokens_in + sum(a for a, _ in self.live.values()),
+            "tokens_out": self.tokens_out + sum(b for _, b in self.live.values()),
             "cost_usd": round(self.cost_usd, 6),
             "events": self.events,
             "malformed_lines": self.malformed,
@@ -285,8 +305,7 @@ class CodexExecAdapter(Adapter):
     def resume_command(self, prompt: str, argv: list[str]) -> list[str]:
         if not self.session_id:
             raise ValueError("this codex exec worker never reported a thread id (no thread.started event): nothing to resume")
-        index = _exec_index(argv) or 1
-        return [*argv[:index], "exec", "resume", self.session_id, prompt]
+        return resume_argv(self.mode, argv, self.session_id, prompt)
 
     def public(self, exit_code: int | None) -> dict[str, Any]:
         out = super().public(exit_code)
@@ -316,9 +335,15 @@ class ClaudePrintAdapter(Adapter):
         if event.get("session_id"):
             self.session_id = str(event["session_id"])
         if kind == "assistant":
-            self.actions += sum(1 for b in (event.get("message") or {}).get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use")
+            message = event.get("message") or {}
+            self.actions += sum(1 for b in message.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use")
+            usage = message.get("usage") or {}
+            if usage:  # each answer as it comes (a budget acts before the run ends); the result has the total
+                spent = int(usage.get("input_tokens") or 0) + int(usage.get("cache_read_input_tokens") or 0), int(usage.get("output_tokens") or 0)
+                self.live[str(message.get("id") or len(self.live))] = spent
         if kind == "result":
             self.result = event
+            self.live = {}
             usage = event.get("usage") or {}
             self.tokens_in += int(usage.get("input_tokens") or 0) + int(usage.get("cache_read_input_tokens") or 0)
             self.tokens_out += int(usage.get("output_tokens") or 0)
@@ -347,7 +372,7 @@ class ClaudePrintAdapter(Adapter):
     def resume_command(self, prompt: str, argv: list[str]) -> list[str]:
         if not self.session_id:
             raise ValueError("this claude worker never reported a session id: nothing to resume")
-        return [argv[0], "-p", prompt, "--resume", self.session_id, "--output-format", "stream-json", "--verbose"]
+        return resume_argv(self.mode, argv, self.session_id, prompt)
 
     def public(self, exit_code: int | None) -> dict[str, Any]:
         out = super().public(exit_code)

@@ -18,7 +18,8 @@ from typing import Any
 
 from .escalations import Recogniser, RecogniserError, TierRule, load_recognisers, rules_from
 
-SECTIONS = ("ui", "keys", "escalations", "policies")
+SECTIONS = ("ui", "keys", "escalations", "policies", "budget")
+BUDGET = {"workspace_tokens": int, "workspace_usd": float, "usd_per_mtok": float}  # [budget]: each workspace's ceilings
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Config:
     desktop_notify: bool = True
     recognisers: list[Recogniser] = field(default_factory=load_recognisers)
     rules: list[TierRule] = field(default_factory=list)
+    budget: dict[str, float] = field(default_factory=dict)  # [budget]'s keys that were read
 
 
 def config_path() -> Path | None:
@@ -97,6 +99,14 @@ def load_config(path: Path | None = None) -> Config:
         cfg.rules = rules_from(esc.get("rule", []), str(path))
     except RecogniserError as exc:
         cfg.problems.append(f"{exc}; every escalation is a gate")
+    for key, value in _table(data, "budget", path, cfg).items():
+        kind = BUDGET.get(key)
+        if kind is None:
+            cfg.problems.append(f"{path}: budget.{key}: unknown key (known: {', '.join(BUDGET)})")
+        elif isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
+            cfg.problems.append(f"{path}: budget.{key} must be {'an integer' if kind is int else 'a number'} above 0, not {value!r}; no such ceiling")
+        else:
+            cfg.budget[key] = kind(value)
     for section in data:
         if section not in SECTIONS:
             cfg.problems.append(f"{path}: unknown section [{section}] ignored")

@@ -28,6 +28,7 @@ class FailureClass(StrEnum):
     REPORTED_FAILED = "reported-failed"  # its own report says FAILED
     BLOCKED = "blocked"  # its report says it is blocked
     NO_REPORT = "no-report"  # an agent that ended without the report it was asked for
+    BUDGET = "budget"  # its spend reached a ceiling and the person said stop
 
 
 # The agents' own words, first match wins (codex's turn.failed messages and claude's

@@ -3,7 +3,8 @@ every 10 minutes, and whenever asked) and writes what it saw into `.podium/heart
 one entry per beat: each task's state, how long since its worker printed, tokens, files
 changed, the verification, what blocks it and what podium will do next. Between beats it
 watches for stale workers (nothing printed for longer than the plan's `stale_after`):
-such a task is marked stale and a notify-tier escalation says so.
+such a task is marked stale and a notify-tier escalation says so; then the watchdog
+(watchdog.py) is given each look to take its steps.
 
 It reads the plan through `snapshot` and the workers through a read-only mapping, marks
 staleness through a callback, and raises escalations through the request table.
@@ -41,7 +42,9 @@ class Heartbeat:
         heard: Callable[[str], None],
         call: Callable[..., Awaitable[Any]],
         publish: Callable[[dict[str, Any]], None],
+        walk: Callable[[dict[str, Any]], Awaitable[None]] | None = None,  # the watchdog, after each look
     ):
+        self.walk = walk
         self.log_path = log_path
         self.journal = journal
         self.disk = disk
@@ -82,6 +85,8 @@ class Heartbeat:
                 self.last_beat = time.monotonic()
                 continue
             await self.look_for_stale(plan)
+            if self.walk is not None:
+                await self.walk(self.snapshot())
             if time.monotonic() - self.last_beat >= float(plan.get("heartbeat") or 600):
                 await self.beat(self.snapshot(), "on the beat")
 

@@ -31,11 +31,19 @@ DEFAULT_RETRY_ON = ("rate-limit", "agent-error", "lost")  # transient: worth ano
 DEFAULT_BACKOFF = 10.0  # the first retry's wait; it doubles per attempt, with jitter
 DEFAULT_BACKOFF_MAX = 10 * 60.0
 DEFAULT_BREAKER = 3  # failures of one class in a row that stop new starts (0: never)
+DEFAULT_CHECKPOINT_BEFORE = 5 * 60.0  # before a run's cap: ask for a digest, go on in a fresh session
+DEFAULT_CHECKPOINTS = 2  # fresh sessions a task may be given that way
+WATCHDOG_STEPS = ("esc", "ctrl-c", "restart", "dead-letter")  # what a stale worker is given, in turn
+DEFAULT_WATCHDOG_EVERY = 2 * 60.0  # between the watchdog's steps
 UPSTREAM_CHARS = 6000  # of each earlier task's report, in a dependent's envelope
 
-TOP_KEYS = {"title", "scope", "defaults", "task"}
-DEFAULT_KEYS = {"agent", "role", "max_parallel", "time_cap", "retries", "retry_on", "backoff", "backoff_max", "breaker", "follow_up_rounds", "heartbeat", "stale_after", "flags", "cwd"}
-TASK_KEYS = {"id", "goal", "role", "agent", "command", "after", "done", "verify", "touches", "time_cap", "retries", "flags", "fixes", "context"}
+TOP_KEYS = {"title", "scope", "defaults", "budget", "task"}
+DEFAULT_KEYS = {
+    "agent", "role", "max_parallel", "time_cap", "retries", "retry_on", "backoff", "backoff_max", "breaker", "follow_up_rounds",
+    "heartbeat", "stale_after", "flags", "cwd", "checkpoint_before", "checkpoints", "watchdog", "watchdog_every",
+}  # fmt: skip
+BUDGET_KEYS = {"tokens", "usd", "task_tokens", "task_usd", "usd_per_mtok"}
+TASK_KEYS = {"id", "goal", "role", "agent", "command", "after", "done", "verify", "touches", "time_cap", "retries", "flags", "fixes", "context", "budget_tokens", "budget_usd"}
 CONTEXT_KEYS = {"non_goals", "constraints", "pointers", "success"}
 
 
@@ -72,6 +80,8 @@ class Task:
     flags: list[str] = field(default_factory=list)  # extra arguments for the agent's CLI
     fixes: str | None = None  # a verifier's follow-ups go to this task
     context: Context = field(default_factory=Context)
+    budget_tokens: int | None = None  # this task's ceilings, over all its runs (None: none)
+    budget_usd: float | None = None
     line: int = 0  # where its [[task]] starts in the file
     # Set on follow-ups podium creates (never read from a plan file):
     follow_up_of: str | None = None  # the task it continues (its first round's id)
@@ -93,6 +103,8 @@ class Task:
             "retries": self.retries,
             "flags": list(self.flags),
             "fixes": self.fixes,
+            "budget_tokens": self.budget_tokens,
+            "budget_usd": self.budget_usd,
             "follow_up_of": self.follow_up_of,
             "round": self.round,
         }
@@ -117,6 +129,13 @@ class Plan:
     backoff: float = DEFAULT_BACKOFF
     backoff_max: float = DEFAULT_BACKOFF_MAX
     breaker: int = DEFAULT_BREAKER
+    checkpoint_before: float = DEFAULT_CHECKPOINT_BEFORE  # 0: no checkpoints
+    checkpoints: int = DEFAULT_CHECKPOINTS
+    watchdog: tuple[str, ...] = WATCHDOG_STEPS
+    watchdog_every: float = DEFAULT_WATCHDOG_EVERY
+    budget_tokens: int | None = None  # the plan's ceilings, over every run of every task
+    budget_usd: float | None = None
+    usd_per_mtok: float | None = None  # the price of a million tokens, for agents that report no cost
 
     def public(self) -> dict[str, Any]:
         return {
@@ -132,6 +151,13 @@ class Plan:
             "backoff": self.backoff,
             "backoff_max": self.backoff_max,
             "breaker": self.breaker,
+            "checkpoint_before": self.checkpoint_before,
+            "checkpoints": self.checkpoints,
+            "watchdog": list(self.watchdog),
+            "watchdog_every": self.watchdog_every,
+            "budget_tokens": self.budget_tokens,
+            "budget_usd": self.budget_usd,
+            "usd_per_mtok": self.usd_per_mtok,
         }
 
 
@@ -254,6 +280,35 @@ class _Checker:
             return DEFAULT_RETRY_ON
         return tuple(value)
 
+    def ceiling(self, table: dict[str, Any], key: str, default: Any, line: int, name: str, kind: type) -> Any:
+        """A budget: a positive number of tokens (an integer) or of dollars."""
+        value = self.get(table, key, (int, float) if kind is float else int, None, line, name)
+        if value is None:
+            return default
+        if value <= 0:
+            self.bad(line, f"{name} must be more than 0, not {value!r} (leave it out for no ceiling)")
+            return default
+        return kind(value)
+
+    def steps(self, table: dict[str, Any], key: str, line: int, name: str) -> tuple[str, ...]:
+        if key not in table:
+            return WATCHDOG_STEPS
+        value = self.strings(table, key, line, name)
+        unknown = [v for v in value if v not in WATCHDOG_STEPS]
+        if unknown:
+            self.bad(line, f"{name}: {', '.join(map(repr, unknown))} is not a watchdog step (steps: {', '.join(WATCHDOG_STEPS)})")
+            return WATCHDOG_STEPS
+        if "dead-letter" in value[:-1]:
+            self.bad(line, f"{name}: \"dead-letter\" ends the task, so it can only be the last step")
+            return WATCHDOG_STEPS
+        return tuple(value)
+
+    def optional_duration(self, table: dict[str, Any], key: str, default: float, line: int, name: str) -> float:
+        """A duration, or false / 0 for never."""
+        if table.get(key) is False or table.get(key) == 0:
+            return 0.0
+        return self.duration(table, key, default, line, name)
+
     def count(self, table: dict[str, Any], key: str, default: int, line: int, name: str, least: int) -> int:
         value = self.get(table, key, int, default, line, name)
         if value < least:
@@ -293,7 +348,20 @@ class _Checker:
             backoff=self.duration(defaults, "backoff", DEFAULT_BACKOFF, at("backoff"), "defaults.backoff"),
             backoff_max=self.duration(defaults, "backoff_max", DEFAULT_BACKOFF_MAX, at("backoff_max"), "defaults.backoff_max"),
             breaker=self.count(defaults, "breaker", DEFAULT_BREAKER, at("breaker"), "defaults.breaker", 0),
+            checkpoint_before=self.optional_duration(defaults, "checkpoint_before", DEFAULT_CHECKPOINT_BEFORE, at("checkpoint_before"), "defaults.checkpoint_before"),
+            checkpoints=self.count(defaults, "checkpoints", DEFAULT_CHECKPOINTS, at("checkpoints"), "defaults.checkpoints", 0),
+            watchdog=self.steps(defaults, "watchdog", at("watchdog"), "defaults.watchdog"),
+            watchdog_every=self.duration(defaults, "watchdog_every", DEFAULT_WATCHDOG_EVERY, at("watchdog_every"), "defaults.watchdog_every"),
         )
+        budget = self.get(d, "budget", dict, {}, L.of("budget"), "[budget]")
+        self.unknown(budget, BUDGET_KEYS, "budget", -1, "budget.")
+
+        def bat(key: str) -> int:
+            return L.of("budget", key)
+
+        plan.budget_tokens = self.ceiling(budget, "tokens", None, bat("tokens"), "budget.tokens", int)
+        plan.budget_usd = self.ceiling(budget, "usd", None, bat("usd"), "budget.usd", float)
+        plan.usd_per_mtok = self.ceiling(budget, "usd_per_mtok", None, bat("usd_per_mtok"), "budget.usd_per_mtok", float)
         base = Task(
             id="",
             goal="",
@@ -302,6 +370,8 @@ class _Checker:
             time_cap=self.duration(defaults, "time_cap", DEFAULT_TIME_CAP, at("time_cap"), "defaults.time_cap"),
             retries=self.count(defaults, "retries", 0, at("retries"), "defaults.retries", 0),
             flags=self.strings(defaults, "flags", at("flags"), "defaults.flags"),
+            budget_tokens=self.ceiling(budget, "task_tokens", None, bat("task_tokens"), "budget.task_tokens", int),
+            budget_usd=self.ceiling(budget, "task_usd", None, bat("task_usd"), "budget.task_usd", float),
         )
         tasks = self.get(d, "task", list, [], L.of("task", "", 0), "task")
         if not tasks:  # (`task = []` too: a plan of nothing would run forever)
@@ -382,6 +452,8 @@ class _Checker:
             flags=base.flags + self.strings(raw, "flags", at("flags"), f"{name}.flags"),
             fixes=self.get(raw, "fixes", str, None, at("fixes"), f"{name}.fixes"),
             context=context,
+            budget_tokens=self.ceiling(raw, "budget_tokens", base.budget_tokens, at("budget_tokens"), f"{name}.budget_tokens", int),
+            budget_usd=self.ceiling(raw, "budget_usd", base.budget_usd, at("budget_usd"), f"{name}.budget_usd", float),
             line=start,
         )
 

@@ -293,6 +293,10 @@ def _type_name(tp: Any) -> str:
         return " or ".join(repr(a) for a in typing.get_args(tp))
     if tp is type(None):
         return "null"
+    if origin is list and typing.get_args(tp):
+        return f"a list (each: {_type_name(typing.get_args(tp)[0])})"
+    if origin is dict and typing.get_args(tp):
+        return f"an object (each value: {_type_name(typing.get_args(tp)[1])})"
     if origin is not None:
         return {list: "a list", dict: "an object"}.get(origin, str(origin))
     return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, getattr(tp, "__name__", str(tp)))

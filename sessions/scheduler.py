@@ -26,17 +26,21 @@ from typing import Any, Protocol
 
 from .blackboard import DiskThread, Journal, write_toml
 from .breaker import ANSWERS, HALF_OPEN, OPEN, OPTIONS, RESUME, SKIP, Breaker
+from .budgets import Scope
+from .checkpoints import Checkpoints
 from .failures import FailureClass, classify, error_event, retry_after
 from .fsutil import append_text, atomic_write, now_iso
 from .launch import build_command, shell_argv
 from .plan import Plan, PlanError, Task, envelope, load_plan, touches_overlap
 from .protocol import PlanEnvelope, PlanRun, PlanStop, TaskRef
 from .requests import RequestError, RequestTable
+from .resumption import RESUMABLE, RESUMED_AGENTS, continue_argv, failure_digest, with_digest, with_flags
 from .states import ENDED, TASK_SATISFIED, TASK_WORKING, PlanState, TaskState, WorkerState
 from .task_runs import TaskRun, load_runs, task_record
 from .text import plain_text
 from .transcript import TranscriptReader
 from .units import compact, epoch
+from .watchdog import ENDING_STEPS, after_end
 
 log = logging.getLogger("podium")
 
@@ -44,6 +48,7 @@ BY = "plan"  # who the journal says did what the scheduler does
 KILL_AFTER_INTERRUPT = 10.0  # seconds a capped worker gets to stop after Ctrl+C
 WATCH_EVERY = 1.0  # how often the plan file is looked at for edits
 VERIFY_TAIL = 60  # lines of a failed verify command's output a follow-up is given
+CHANGEABLE = ("checkpoint_before", "checkpoints", "watchdog", "watchdog_every", "budget_tokens", "budget_usd", "usd_per_mtok")  # plan keys an edit changes at once
 FAILED_ENDS = frozenset({TaskState.FAILED, TaskState.TIMED_OUT, TaskState.NEEDS_REVIEW, TaskState.BLOCKED, TaskState.STOPPED})
 
 Caller = Callable[..., Awaitable[Any]]  # table.call(by, op, **fields)
@@ -105,6 +110,8 @@ class Scheduler:
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deciding = asyncio.Lock()
+        self.views: list[Callable[[], dict[str, Any]]] = []  # other rooms' parts of the snapshot (budgets)
+        self.checkpoints = Checkpoints(self.dir, journal, disk, call, workers, self._own, self.save, self.changed, self._last_lines, self._run_of)
 
     def register(self, table: RequestTable) -> None:
         table.add("plan_run", self.op_run, PlanRun)
@@ -189,6 +196,8 @@ class Scheduler:
             # Recorded, never spawned (a kill between the two): the work is done; check it again.
             self.journal.write("task", tr.id, action="verify-again", reason=f"its verify worker {watched} never started")
             self.spawn_soon(self._start_verify(tr))
+        elif worker is None and tr.checkpointing:  # its digest run was recorded, never started
+            self.spawn_soon(self.checkpoints._resume_fresh(tr, None, from_worker=watched))
         elif worker is None:
             tr.set(TaskState.FAILED, f"its worker {watched} is gone")
             self.save(tr)
@@ -202,6 +211,7 @@ class Scheduler:
             self._watcher.cancel()
         for timer in self._timers.values():
             timer.cancel()
+        self.checkpoints.stop()
 
     # -- the requests ------------------------------------------------------------------------------------
     async def op_run(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
@@ -303,6 +313,7 @@ class Scheduler:
         self.journal.write("task", tr.id, action="retry", via=client.kind)
         tr.set(TaskState.QUEUED, f"retry asked by {client.kind}")
         tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker, tr.retry_at, tr.dead_letter = None, False, False, None, None, None, None
+        tr.hold, tr.checkpointing, tr.watch_step, tr.watch_at = None, None, 0, None
         self._unblock()
         self.save(tr)
         self._reopen_plan()
@@ -404,6 +415,8 @@ class Scheduler:
             if waiting:
                 self._wait(tr, TaskState.PENDING, f"after {', '.join(waiting)}")
                 continue
+            if tr.hold:
+                continue  # over a budget: the person decides (its reason says so)
             if self.state != PlanState.RUNNING:
                 self._wait(tr, TaskState.QUEUED, f"ready; the plan is {self.state}")
                 continue
@@ -497,16 +510,18 @@ class Scheduler:
         else:
             text = envelope(self.plan, task, upstream)
             await self.disk.run(atomic_write, self.dir / task.id / "envelope.md", text)
-        argv, kind = self._command(task, text)
+        argv, kind, how = await self._next_run(tr, text)
+        tr.attempts[-1]["how"] = how
+        tr.stale, tr.watch_at = False, None
         cwd = self._cwd()
-        env = {**(self.env or {}), "PODIUM_TASK": task.id, "PODIUM_TASK_ENVELOPE": str(self.dir / task.id / "envelope.md"), "PODIUM_PLAN": self.plan.title}
+        env = self._env(task)
         # The start is on disk before the worker exists: a supervisor killed in between
         # finds the name recorded and no such worker, and starts it (once).
         if tr.state == TaskState.STARTING:
             await self.disk.run(write_toml, self.dir / task.id / "state.toml", tr.state_record())
         if tr.state != TaskState.STARTING or tr.worker != name:
             return  # stopped while it was being prepared (op_stop ended it): no worker
-        self.journal.write("task", task.id, state=tr.state, worker=name, attempt=len(tr.attempts), round=task.round, reason=why)
+        self.journal.write("task", task.id, state=tr.state, worker=name, attempt=len(tr.attempts), round=task.round, reason=why, run=how)
         try:
             await self.call("spawn", name=name, argv=argv, kind=kind, cwd=cwd, env=env)
         except RequestError as exc:
@@ -522,6 +537,38 @@ class Scheduler:
             self._arm_cap(tr)
         self.changed()
 
+    async def _next_run(self, tr: TaskRun, text: str) -> tuple[list[str], str, str]:
+        """The command of tr's next run, and how it carries on from the one before: in the
+        same conversation, fresh with a digest, or fresh (the first run)."""
+        argv, kind = self._command(tr.task, text)
+        prior, tr.resume_from = tr.resume_from, None
+        if prior:
+            seen = self.workers.get(prior)
+            why = f"{tr.error['class']}: {str(tr.error.get('evidence', ''))[:200]}" if tr.error else "interrupted"
+            resumed = continue_argv(tr.task.agent, argv, seen.public() if seen is not None else None, why)
+            if resumed is not None:
+                return with_flags(tr.task.agent, resumed, tr.task.flags), kind, f"continues {prior}'s conversation"
+        if tr.digest:
+            text, tr.digest = with_digest(text, tr.digest), None
+            await self.disk.run(atomic_write, self.dir / tr.id / f"attempt-{len(tr.attempts)}.md", text)
+            argv, kind = self._command(tr.task, text)
+            return argv, kind, f"a fresh session with a digest (attempt-{len(tr.attempts)}.md)"
+        return argv, kind, "a fresh session"
+
+    def _env(self, task: Task) -> dict[str, str]:
+        assert self.plan is not None
+        return {**(self.env or {}), "PODIUM_TASK": task.id, "PODIUM_TASK_ENVELOPE": str(self.dir / task.id / "envelope.md"), "PODIUM_PLAN": self.plan.title}
+
+    def _run_of(self, tr: TaskRun) -> dict[str, Any]:
+        """How tr's runs begin (a checkpoint's digest run continues the same way)."""
+        return {"argv": self._command(tr.task, "-")[0], "cwd": self._cwd(), "env": self._env(tr.task)}
+
+    def _own(self, worker: str, tid: str) -> None:
+        self.by_worker[worker] = tid
+
+    async def _last_lines(self, worker: str, lines: int) -> str:
+        return await self.disk.run(_tail, self.root / "workers" / worker, lines)
+
     def _worker_name(self, tr: TaskRun) -> str:
         base = tr.id if not tr.attempts else f"{tr.id}-a{len(tr.attempts) + 1}"
         name, n = base, 1
@@ -534,8 +581,8 @@ class Scheduler:
         if task.agent == "shell":
             return shell_argv(task.command or "true"), "shell"
         argv, kind = build_command(task.agent, text)
-        if task.flags:  # before the prompt (codex exec and claude -p take options first)
-            at = len(argv) - 1 if task.agent in ("codex-exec", "codex", "claude") else 2
+        if task.flags:  # before the prompt; claude -p's after it (its --allowedTools would swallow the prompt)
+            at = len(argv) - 1 if task.agent in ("codex-exec", "codex", "claude") else len(argv)
             argv[at:at] = task.flags
         return argv, kind
 
@@ -564,6 +611,8 @@ class Scheduler:
         started = epoch(attempt.get("started")) or time.time()
         delay = max(0.0, started + tr.task.time_cap - time.time())
         self._timers[tr.id] = asyncio.get_running_loop().call_later(delay, self._cap_reached, tr.id, tr.worker)
+        if self.plan is not None and not tr.checkpointing:
+            self.checkpoints.arm(tr, self.plan.checkpoint_before, self.plan.checkpoints)
 
     def _cap_reached(self, tid: str, worker: str | None) -> None:
         self._timers.pop(tid, None)
@@ -604,6 +653,7 @@ class Scheduler:
                 timer = self._timers.pop(tr.id, None)
                 if timer is not None:
                     timer.cancel()
+                self.checkpoints.disarm(tr.id)
                 self.spawn_soon(self._one_at_a_time(self._worker_ended(tr, name)))
             else:
                 self.changed()  # its worker's state shows in the task's line
@@ -619,11 +669,20 @@ class Scheduler:
     async def _worker_ended(self, tr: TaskRun, name: str) -> None:
         seen = self.workers[name]
         info = seen.public()
-        tr.attempts[-1].update({"ended": info.get("ended") or now_iso(), "state": info["state"], "reason": info.get("reason", "")})
+        if tr.attempts and tr.attempts[-1].get("worker") == name:  # (not a checkpoint's digest run)
+            tr.attempts[-1].update({"ended": info.get("ended") or now_iso(), "state": info["state"], "reason": info.get("reason", "")})
         report = (info.get("agent") or {}).get("report") or {}
         wstate, wreason = info["state"], info.get("reason", "")
-        if self.state == PlanState.STOPPED:
+        if self.state != PlanState.STOPPED and tr.checkpointing and await self.checkpoints.ended(tr, name, info):
+            pass  # a checkpoint: it goes on in a fresh session
+        elif self.state == PlanState.STOPPED:
             self._end(tr, TaskState.STOPPED, f"the plan was stopped; {name} {wstate}")
+        elif tr.hold and wstate != WorkerState.DONE:
+            tr.resume_from = name
+            tr.set(TaskState.QUEUED, f"{name} was interrupted: over its budget ({tr.hold}); the person decides in the inbox")
+            self.save(tr)
+        elif tr.stale and tr.watch_step and wstate != WorkerState.DONE and self.plan is not None:
+            self._watchdog_ended(tr, name)
         elif tr.cap_hit:
             self._end(tr, TaskState.TIMED_OUT, f"time cap {compact(tr.task.time_cap)} reached; {name} was interrupted ({wstate})", error=(FailureClass.TIME_CAP, f"{name} ran past {compact(tr.task.time_cap)}"))
         elif tr.task.role == "verifier" and report.get("outcome") == "FAILED" and wstate in (WorkerState.DONE, WorkerState.NEEDS_REVIEW):
@@ -650,17 +709,26 @@ class Scheduler:
         else:
             failure = classify(info) or (FailureClass.EXIT_CODE, wreason)
             if len(tr.attempts) <= tr.task.retries and failure[0] in self.plan.retry_on:
-                self._retry_later(tr, name, failure)
+                await self._retry_later(tr, name, failure)
             else:
                 why = "" if len(tr.attempts) > tr.task.retries else f"; not retried: {failure[0]} is not in retry_on"
                 self._end(tr, TaskState.FAILED, f"{name} {wstate} ({failure[0]}): {wreason}{why}", error=failure)
         self.pump()
 
-    def _retry_later(self, tr: TaskRun, name: str, failure: Failure) -> None:
+    async def _retry_later(self, tr: TaskRun, name: str, failure: Failure) -> None:
         """Another attempt after a backoff that doubles per attempt, with jitter (so a fleet
-        that hit one rate limit does not come back all at once)."""
+        that hit one rate limit does not come back all at once). It continues the same
+        conversation when the session is intact, else starts fresh with a digest."""
         assert self.plan is not None
         self._error(tr, failure)
+        if tr.task.agent in RESUMED_AGENTS and failure[0] in RESUMABLE:
+            tr.resume_from = name
+        elif tr.task.agent != "shell":
+            try:
+                said = (await self.call("last", worker=name))["text"]
+            except RequestError:
+                said = await self._last_lines(name, 40)
+            tr.digest = failure_digest(failure[0], failure[1], said)
         n = len(tr.attempts)
         delay = min(self.plan.backoff_max, self.plan.backoff * 2 ** (n - 1)) * random.uniform(0.5, 1.0)
         delay = max(delay, (self.limited.get(tr.task.agent) or {}).get("until", 0.0) - time.time())  # not before the limit lifts
@@ -830,6 +898,77 @@ class Scheduler:
             tid = f"{base}-{n}"
         return tid
 
+    # -- the stall watchdog (watchdog.py takes the steps; a restart or a dead letter is done here) ----------
+    def watchdog_stepped(self, tid: str, step: str, at: float) -> None:
+        tr = self.runs.get(tid)
+        if tr is not None:
+            tr.watch_step += 1
+            tr.watch_at = at
+            tr.reason = f"stale: watchdog step {tr.watch_step} ({step})"
+            self.save(tr)
+            self.changed()
+
+    async def watchdog_end(self, tid: str, worker: str, step: str) -> None:
+        await self._quietly("kill", worker=worker, grace=3.0)  # (its end is decided in _watchdog_ended)
+
+    def _watchdog_ended(self, tr: TaskRun, name: str) -> None:
+        """A stale worker the watchdog was walking ended: restart it in its conversation, or
+        dead-letter it, as the next step says."""
+        assert self.plan is not None
+        ladder = self.plan.watchdog
+        last = ladder[tr.watch_step - 1] if 0 < tr.watch_step <= len(ladder) else ""
+        step = last if last in ENDING_STEPS else after_end(ladder, tr.watch_step)
+        if step and step != last:  # (its Ctrl+C ended it: the next ending step, now)
+            tr.watch_step = ladder.index(step, tr.watch_step) + 1
+            self.journal.write("watchdog", name, task=tr.id, step=step, n=tr.watch_step)
+        evidence = f"{name} printed nothing for longer than {compact(self.plan.stale_after)}; the watchdog took {tr.watch_step} step(s)"
+        if step == "restart":
+            tr.resume_from = name
+            tr.set(TaskState.QUEUED, f"watchdog: {name} was stale; restarting in its own conversation")
+            self.save(tr)
+        else:
+            self._end(tr, TaskState.FAILED, f"watchdog: {name} stayed stale ({', '.join(ladder[: tr.watch_step]) or 'no steps'})", error=(FailureClass.STALE, evidence), breaker=False)
+
+    # -- budgets (budgets.py counts and asks; holding tasks back is done here) ------------------------------
+    def budget_scopes(self) -> list[Scope]:
+        if self.plan is None or self.state not in (PlanState.RUNNING, PlanState.PAUSED):
+            return []
+        out, every = [], []
+        for tr in self.runs.values():
+            names = list(dict.fromkeys([a["worker"] for a in tr.attempts] + [w for w in (tr.verify_worker, tr.worker) if w]))
+            every += names
+            if tr.task.budget_tokens or tr.task.budget_usd:
+                out.append(Scope(f"task#{self.number}:{tr.id}", f"task {tr.id}", tr.task.budget_tokens, tr.task.budget_usd, names, [tr.id], self.plan.usd_per_mtok))
+        if self.plan.budget_tokens or self.plan.budget_usd:
+            out.insert(0, Scope(f"plan#{self.number}", f"plan {self.plan.title!r}", self.plan.budget_tokens, self.plan.budget_usd, every, [], self.plan.usd_per_mtok))
+        return out
+
+    def over_budget(self, key: str, tasks: list[str], evidence: str) -> None:
+        """A ceiling was reached: its tasks (none named: every open one) wait for the person."""
+        held = [self.runs[t] for t in tasks if t in self.runs] if tasks else list(self.runs.values())
+        for tr in held:
+            if tr.open:
+                tr.hold = key
+                tr.reason = f"held: {evidence}; answer in the inbox"
+                self.save(tr)
+        self.journal.write("budget", None, scope=key, held=[t.id for t in held if t.hold == key])
+        self.changed()
+
+    def budget_answered(self, key: str, tasks: list[str], more: bool, by: str) -> None:
+        stop_plan = not more and not key.startswith("task#")
+        for tr in self.runs.values():
+            if tr.hold != key:
+                continue
+            tr.hold = None
+            if more and tr.state in (TaskState.PENDING, TaskState.QUEUED):
+                tr.set(TaskState.QUEUED, f"more budget allowed by {by}" + (f": continues {tr.resume_from}'s conversation" if tr.resume_from else ""))
+            elif not more and not stop_plan and tr.state in (TaskState.PENDING, TaskState.QUEUED):
+                self._end(tr, TaskState.FAILED, f"over its budget; stopped by {by}", error=(FailureClass.BUDGET, f"{key}: the person said stop"), breaker=False)
+            self.save(tr)
+        if stop_plan and self.state in (PlanState.RUNNING, PlanState.PAUSED):
+            self.spawn_soon(self._quietly("plan_stop", grace=3.0))
+        self.pump()
+
     # -- the circuit breaker -------------------------------------------------------------------------------
     def _breaker_opened(self) -> None:
         b = self.breaker
@@ -877,7 +1016,7 @@ class Scheduler:
                 self.save(other)
 
     # -- endings -----------------------------------------------------------------------------------------
-    def _error(self, tr: TaskRun, failure: Failure) -> None:
+    def _error(self, tr: TaskRun, failure: Failure, breaker: bool = True) -> None:
         """A failure of the task, classified: into the journal and the task's errors.jsonl."""
         cls, evidence = failure
         event = error_event(cls, evidence, task=tr.id, worker=tr.worker, attempt=len(tr.attempts) or None, round=tr.task.round)
@@ -885,13 +1024,13 @@ class Scheduler:
         tr.error = {**event, "at": now_iso()}
         if cls in (FailureClass.RATE_LIMIT, FailureClass.USAGE_LIMIT) and tr.task.agent != "shell":
             self._pause_kind(tr.task.agent, cls, evidence)
-        if self.breaker.failed(cls, tr.id, evidence):
+        if breaker and self.breaker.failed(cls, tr.id, evidence):
             self._breaker_opened()
         self.spawn_soon(self.disk.run(append_text, self.dir / tr.id / "errors.jsonl", json.dumps(tr.error, ensure_ascii=False) + "\n"))
 
-    def _end(self, tr: TaskRun, state: TaskState, reason: str, error: Failure | None = None) -> None:
+    def _end(self, tr: TaskRun, state: TaskState, reason: str, error: Failure | None = None, breaker: bool = True) -> None:
         if error is not None:
-            self._error(tr, error)
+            self._error(tr, error, breaker)
         if state == TaskState.DONE and self.breaker.succeeded():
             self.journal.write("breaker", None, state=self.breaker.state, reason=f"{tr.id} succeeded while half-open")
         tr.set(state, reason)
@@ -900,6 +1039,7 @@ class Scheduler:
         timer = self._timers.pop(tr.id, None)
         if timer is not None:
             timer.cancel()
+        self.checkpoints.disarm(tr.id)
         self.journal.write("task", tr.id, state=state, reason=reason, worker=tr.worker)
         self.save(tr)
         if state in (TaskState.FAILED, TaskState.TIMED_OUT) and self.dead_letter is not None:
@@ -971,6 +1111,7 @@ class Scheduler:
             if stale:
                 self._error(tr, (FailureClass.STALE, evidence or "no output for longer than stale_after"))
             tr.stale = stale
+            tr.watch_at = time.time() if stale else None
             self.save(tr)
             self.changed()
 
@@ -995,11 +1136,12 @@ class Scheduler:
             item["worker_state"] = seen.state if seen is not None else None
             item["next"] = self.next_action(tr)
             item["cap_at"] = self.cap_at(tr)
+            item["checkpoint_at"] = self.checkpoints.at(tr, self.plan.checkpoint_before) if self.plan else None
             tasks.append(item)
         counts: dict[str, int] = {}
         for tr in self.runs.values():
             counts[tr.state] = counts.get(tr.state, 0) + 1
-        return {**plan, "state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "tasks": tasks, "counts": counts, "problems": self.problems, "heartbeat_at": self.last_heartbeat, "circuit": self.breaker.record(), "limited": {k: v for k, v in self.limited.items() if v["until"] > time.time()}}
+        return {**plan, "state": str(self.state), "number": self.number, "started": self.started, "ended": self.ended, "tasks": tasks, "counts": counts, "problems": self.problems, "heartbeat_at": self.last_heartbeat, "circuit": self.breaker.record(), "limited": {k: v for k, v in self.limited.items() if v["until"] > time.time()}} | {k: v for view in self.views for k, v in view().items()}
 
     def cap_at(self, tr: TaskRun) -> float | None:
         """When a working task's time cap falls (seconds since 1970), else None."""
@@ -1013,6 +1155,12 @@ class Scheduler:
         if s == TaskState.PENDING:
             waiting = [d for d in tr.task.after if self.resolve(d).state not in TASK_SATISFIED]
             return f"start when {', '.join(waiting)} done" if waiting else "start now"
+        if tr.hold:
+            return "wait for the person: more budget, or stop (inbox)"
+        if tr.checkpointing:
+            return "write the checkpoint, then start a fresh session with it"
+        if tr.resume_from and s == TaskState.QUEUED:
+            return f"continue {tr.resume_from}'s conversation when a slot frees"
         if s == TaskState.QUEUED and tr.retry_at and tr.retry_at > time.time():
             return f"retry in {compact(tr.retry_at - time.time())} (backoff after {tr.error['class'] if tr.error else 'a failure'})"
         if s == TaskState.QUEUED:
@@ -1075,7 +1223,7 @@ class Scheduler:
                     applied.append(f"{tid}: removed (skipped)")
                 elif tr.state not in (TaskState.SKIPPED,):
                     refused.append(f"{tid}: removed from the file, but it is {tr.state}; skip it instead")
-        for key in ("max_parallel", "follow_up_rounds", "heartbeat", "stale_after", "title", "scope", "cwd", "retry_on", "backoff", "backoff_max"):
+        for key in ("max_parallel", "follow_up_rounds", "heartbeat", "stale_after", "title", "scope", "cwd", "retry_on", "backoff", "backoff_max", *CHANGEABLE):
             if getattr(self.plan, key) != getattr(new, key):
                 setattr(self.plan, key, getattr(new, key))
                 applied.append(f"{key}: changed")

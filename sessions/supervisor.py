@@ -122,7 +122,7 @@ class Supervisor:
         asked = lambda name: self.frames.info_changed(self.workers[name]) if name in self.workers else None  # noqa: E731
         self.inbox = EscalationInbox(self.bb.root / "decisions", self.journal, self.disk, self.workers.get, publish, asked, self.config.recognisers, self.config.rules)
         self.desk = ResultDesk(CuratedResult(self.bb.root / "result.md"), self.disk, self.journal, self._last_message, self._result_changed)
-        self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast)
+        self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast, self.config.budget)
         WorkerOps(self).register(self.table)
         self.inbox.register(self.table)
         self.desk.register(self.table)
@@ -376,6 +376,7 @@ class Supervisor:
 
     def agent_changed(self, worker: Worker) -> None:
         self.frames.info_changed(worker)
+        self.plans.agent_reported(worker.name)
 
     def following(self, worker: Worker) -> bool:
         return self.hub.following(worker.name)

@@ -35,6 +35,13 @@ class TaskRun:
     error: dict[str, Any] | None = None  # the last failure: {class, evidence, worker, attempt, at}
     retry_at: float | None = None  # a retry waits until then (seconds since 1970): the backoff
     dead_letter: str | None = None  # its letter in .podium/dead-letters/, once it failed past its retries
+    hold: str | None = None  # why podium holds it back until the person answers (its budget ran out)
+    resume_from: str | None = None  # the next attempt continues this worker's conversation
+    digest: str | None = None  # the next attempt starts fresh, told this of the attempts before
+    watch_step: int = 0  # the watchdog's steps taken (over every attempt of the task)
+    watch_at: float | None = None  # when the watchdog last acted (seconds since 1970)
+    checkpoints: int = 0  # fresh sessions it was given at a checkpoint
+    checkpointing: str | None = None  # its worker is being stopped for checkpoint N's digest (the worker that writes it, once started)
 
     @property
     def id(self) -> str:
@@ -64,10 +71,23 @@ class TaskRun:
             "error": self.error,
             "retry_at": self.retry_at,
             "dead_letter": self.dead_letter,
+            **{k: getattr(self, k) for k, _ in LATER_FIELDS},
         }
 
     def public(self) -> dict[str, Any]:
         return {**self.task.public(), **self.state_record(), "state": str(self.state)}
+
+
+# Fields read back only when the file has them with the right type.
+LATER_FIELDS: tuple[tuple[str, type | tuple[type, ...]], ...] = (
+    ("hold", str),
+    ("resume_from", str),
+    ("digest", str),
+    ("watch_step", int),
+    ("watch_at", (int, float)),
+    ("checkpoints", int),
+    ("checkpointing", str),
+)
 
 
 def task_record(task: Task) -> dict[str, Any]:
@@ -95,6 +115,8 @@ def task_from(record: dict[str, Any]) -> Task:
         retries=int(record.get("retries", 0)),
         flags=list(record.get("flags", [])),
         fixes=record.get("fixes"),
+        budget_tokens=record.get("budget_tokens"),
+        budget_usd=record.get("budget_usd"),
         context=Context(ctx.get("non_goals", ""), ctx.get("constraints", ""), list(ctx.get("pointers", [])), ctx.get("success", "")),
         line=int(record.get("line", 0)),
         follow_up_of=record.get("follow_up_of"),
@@ -129,6 +151,9 @@ def load_runs(directory: Path, order: list[str]) -> tuple[dict[str, TaskRun], li
         run.retry_at = float(state["retry_at"]) if isinstance(state.get("retry_at"), (int, float)) else None
         run.dead_letter = state.get("dead_letter") if isinstance(state.get("dead_letter"), str) else None
         run.verified = state.get("verified")
+        for key, kinds in LATER_FIELDS:  # (a file from before a field existed has the default)
+            if isinstance(state.get(key), kinds) and not isinstance(state.get(key), bool):
+                setattr(run, key, state[key])
         runs[tid] = run
     return runs, problems
 
@@ -170,6 +195,12 @@ def signals(task: dict[str, Any], now: float | None = None) -> str:
         out.append(f"round {task['round']}")
     if task.get("envelope_edited"):
         out.append("envelope edited")
+    if task.get("hold"):
+        out.append(f"held: {task['hold']}")
+    if task.get("watch_step"):
+        out.append(f"watchdog step {task['watch_step']}")
+    if task.get("checkpoints") or task.get("checkpointing"):
+        out.append(f"checkpoint {task['checkpoints'] + (1 if task.get('checkpointing') else 0)}{' (digest)' if task.get('checkpointing') else ''}")
     if task.get("dead_letter"):
         out.append("☠ dead letter")
     return " · ".join(out)

@@ -120,7 +120,7 @@ class Worker:
             "size": [self.screen.columns, self.screen.lines],
             "runs": len(self.runs) or 1,
             "session_id": self.adapter.session_id,
-            "tokens": self.adapter.tokens_in + self.adapter.tokens_out,
+            "tokens": self.adapter.spent_tokens,
             "cost_usd": round(self.adapter.cost_usd, 6),
             "signals": self.adapter.signals(self.exit_code) if ended else None,
             "agent": self.adapter.public(self.exit_code),

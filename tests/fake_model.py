@@ -15,7 +15,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Turn = list[dict[str, Any]] | str | dict[str, str]  # output items, "fail", or {"code", "message"}: an API error
+# A turn: output items; "fail"; {"code", "message"}: an API error in the stream; {"status":
+# 429, "message"}: an HTTP error before any stream; {"hang": seconds}: a stream that starts
+# and then says nothing (a hung API call); {"slow": seconds, "items": [...]}: each event
+# of the answer that long after the one before.
+Turn = list[dict[str, Any]] | str | dict[str, Any]
 
 _ids = itertools.count(1)
 
@@ -44,13 +48,16 @@ class FakeModel:
         claude_turns: list[Turn] | None = None,
         claude_handler: Callable[[dict[str, Any]], Turn] | None = None,
         codex_handler: Callable[[dict[str, Any]], Turn] | None = None,
+        usage: tuple[int, int] | None = None,  # (input, output) tokens each answer reports
     ):
+        self.usage = usage
         self.codex_turns: list[Turn] = list(codex_turns or [])
         self.claude_turns: list[Turn] = list(claude_turns or [])
         self.claude_handler = claude_handler
         self.codex_handler = codex_handler  # answers each codex request by what it asks, not in order
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
+        self.hung = threading.Event()  # set at the end: hung and slow streams let go
         model = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -84,22 +91,46 @@ class FakeModel:
                     model.requests.append((path, body))
                 if path.endswith("/responses"):
                     turn = model.codex_handler(body) if model.codex_handler else model._next(model.codex_turns)
-                    self._stream(model._codex_events(turn))
+                    self._answer(turn, model._codex_events)
                 elif path.endswith("/messages"):
                     turn = model.claude_handler(body) if model.claude_handler else model._next(model.claude_turns)
-                    self._stream(model._claude_events(turn))
+                    self._answer(turn, model._claude_events)
                 else:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
 
-            def _stream(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+            def _answer(self, turn: Turn, events: Callable[[Turn], list[tuple[str, dict[str, Any]]]]) -> None:
+                if isinstance(turn, dict) and "status" in turn:  # an HTTP error, as the APIs send one
+                    kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(int(turn["status"]), "api_error")
+                    body = json.dumps({"type": "error", "error": {"type": kind, "code": kind, "message": turn.get("message", "")}}).encode()
+                    self.send_response(int(turn["status"]))
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    if turn.get("retry_after"):
+                        self.send_header("Retry-After", str(turn["retry_after"]))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if isinstance(turn, dict) and "hang" in turn:  # it starts, then says nothing
+                    self._stream(events([])[:1], pause=0.0)
+                    model.hung.wait(float(turn["hang"]))
+                    self.close_connection = True
+                    return
+                if isinstance(turn, dict) and "slow" in turn:
+                    self._stream(events(turn["items"]), pause=float(turn["slow"]))
+                    return
+                self._stream(events(turn))
+
+            def _stream(self, events: list[tuple[str, dict[str, Any]]], pause: float = 0.0) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 for name, data in events:
+                    if pause and model.hung.wait(pause):
+                        break  # the test is over
                     self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
                     self.wfile.flush()
                 self.close_connection = True
@@ -114,6 +145,7 @@ class FakeModel:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.hung.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -142,12 +174,13 @@ class FakeModel:
                 text = item["content"][0]["text"]
                 events.append(("response.output_text.delta", {"type": "response.output_text.delta", "output_index": index, "delta": text}))
             events.append(("response.output_item.done", {"type": "response.output_item.done", "output_index": index, "item": item}))
+        tin, tout = self.usage or (1200, 80)
         usage = {
-            "input_tokens": 1200,
+            "input_tokens": tin,
             "input_tokens_details": {"cached_tokens": 200},
-            "output_tokens": 80,
+            "output_tokens": tout,
             "output_tokens_details": {"reasoning_tokens": 10},
-            "total_tokens": 1280,
+            "total_tokens": tin + tout,
         }
         events.append(("response.completed", {"type": "response.completed", "response": {"id": rid, "usage": usage}}))
         return events
@@ -155,7 +188,8 @@ class FakeModel:
     # -- claude: the Messages API ---------------------------------------------------
     def _claude_events(self, turn: Turn) -> list[tuple[str, dict[str, Any]]]:
         mid = f"msg_{next(_ids)}"
-        usage = {"input_tokens": 900, "output_tokens": 40, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        tin, tout = self.usage or (900, 40)
+        usage = {"input_tokens": tin, "output_tokens": tout, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         events: list[tuple[str, dict[str, Any]]] = [
             (
                 "message_start",
@@ -183,7 +217,7 @@ class FakeModel:
                     )
                 )
             events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
-        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 40}}))
+        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": tout}}))
         events.append(("message_stop", {"type": "message_stop"}))
         return events
 

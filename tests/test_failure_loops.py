@@ -1,0 +1,288 @@
+"""Issue 14's loops that act on a running worker: budgets (a ceiling that interrupts a real
+claude mid-run and asks the person), the stall watchdog (a real codex whose model stream
+hangs, walked through Esc, Ctrl+C and a restart in its own conversation, or into the
+dead letters), checkpoints before the time cap (a digest asked of the same conversation,
+kept on disk, and a fresh session that continues from it), and their settings checked by
+file, line and field."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import eventually
+from fake_model import FakeModel, claude_text, claude_tool, has_tool_result, last_user_text, message
+
+from podium.sessions.blackboard import read_journal
+from podium.sessions.config import load_config
+from podium.sessions.plan import PlanError, parse_plan
+from test_plan_agents import agent_env
+from test_plans import complete, states, write_plan
+
+REPORT = "COMPLETED: {what}\n\nStatus: Done\nSummary: {what}\n"
+
+
+def journal_of(ws: Path, kind: str) -> list[dict]:
+    return [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == kind]
+
+
+def task(plan: dict, tid: str) -> dict:
+    return {t["id"]: t for t in plan["tasks"]}[tid]
+
+
+async def escalation(client, words: str, tier: str | None = None):
+    for esc in await client.request("decisions"):
+        if words in esc["question"] and (tier is None or esc["tier"] == tier):
+            return esc
+    return None
+
+
+# -- settings ------------------------------------------------------------------------------------------
+def test_watchdog_checkpoint_and_budget_settings_are_checked_by_file_line_and_field(tmp_path):
+    text = """title = "t"
+[defaults]
+watchdog = ["esc", "dead-letter", "restart"]
+watchdog_every = "soon"
+checkpoint_before = "-5m"
+checkpoints = -1
+[budget]
+tokens = 0
+usd = "lots"
+per_task = 3
+[[task]]
+id = "a"
+goal = "g"
+budget_tokens = 1.5
+"""
+    with pytest.raises(PlanError) as err:
+        parse_plan(text, "p.toml")
+    assert err.value.problems == [
+        'p.toml:3: defaults.watchdog: "dead-letter" ends the task, so it can only be the last step',
+        "p.toml:4: defaults.watchdog_every must be a positive duration like \"30m\", \"90s\" or \"1h\", not 'soon'",
+        "p.toml:5: defaults.checkpoint_before must be a positive duration like \"30m\", \"90s\" or \"1h\", not '-5m'",
+        "p.toml:6: defaults.checkpoints must be at least 0, not -1",
+        "p.toml:8: budget.tokens must be more than 0, not 0 (leave it out for no ceiling)",
+        "p.toml:9: budget.usd must be an integer or a number, not str 'lots'",
+        "p.toml:10: budget.per_task: unknown key (known: task_tokens, task_usd, tokens, usd, usd_per_mtok)",
+        "p.toml:14: task 'a'.budget_tokens must be an integer, not float 1.5",
+    ]
+    plan = parse_plan('title = "t"\n[defaults]\ncheckpoint_before = false\nwatchdog = []\n[budget]\ntask_tokens = 500\n[[task]]\nid = "a"\ngoal = "g"\n')
+    assert plan.checkpoint_before == 0 and plan.watchdog == () and plan.tasks["a"].budget_tokens == 500
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text("[budget]\nworkspace_tokens = 'many'\nworkspace_usd = 12.5\nspend = 1\n")
+    cfg = load_config(cfg_path)
+    assert cfg.budget == {"workspace_usd": 12.5}
+    assert f"{cfg_path}: budget.workspace_tokens must be an integer above 0, not 'many'; no such ceiling" in cfg.problems
+    assert any("budget.spend: unknown key" in p for p in cfg.problems), cfg.problems
+
+
+# -- budgets -------------------------------------------------------------------------------------------
+BUDGET_PLAN = """
+title = "budgets"
+[defaults]
+agent = "claude-p"
+flags = ["--allowedTools", "Bash"]
+[[task]]
+id = "spender"
+goal = "run two long commands (BUDGET-TASK)"
+budget_tokens = 6000
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", ["A", "B"])
+async def test_a_budget_ceiling_interrupts_a_real_claude_and_the_person_decides(supervised, tmp_path, answer):
+    """Each model answer reports 5100 tokens: the first is 85 % of the task's 6000 (a
+    warning), the second 170 % (its worker is interrupted mid-command and the person asked).
+    More budget: it continues its own conversation and finishes. Stop: a dead letter."""
+    ws, client = supervised
+    answers = iter([[claude_tool("Bash", {"command": "sleep 2; echo first"})], [claude_tool("Bash", {"command": "sleep 120"})]])
+
+    def model(body):
+        if "previous run of this task was cut short" in last_user_text(body):
+            return [claude_text(REPORT.format(what="finished after more budget"))]
+        return next(answers, [claude_text("(nothing more)")])
+
+    with FakeModel(claude_handler=model, usage=(5000, 100)) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        await client.request("plan_run", path=str(write_plan(ws, BUDGET_PLAN)), env=env)
+        warn = await eventually(lambda: escalation(client, "80 % of its budget", "notify"), what="the 80 % warning", timeout=60)
+        assert "task spender has spent 5.1k of 6.0k tokens" in warn["question"], warn
+        gate = await eventually(lambda: escalation(client, "Budget reached", "gate"), what="the budget's gate", timeout=60)
+        assert "task spender has spent 10k of 6.0k tokens" in gate["question"] and [o["key"] for o in gate["options"]] == ["A", "B"]
+        spender = await eventually(lambda: _worker_ended(client, "spender"), what="the spender interrupted mid-command")
+        assert spender["state"] in ("interrupted", "failed"), spender
+        plan = await client.request("plan_show")
+        assert task(plan, "spender")["hold"] == "task#1:spender" and task(plan, "spender")["state"] == "queued", task(plan, "spender")
+        budget = plan["budgets"]["task#1:spender"]
+        assert budget["tokens"] == 10200 and budget["ceiling_tokens"] == 6000 and budget["asking"], budget
+        assert [e["worker"] for e in journal_of(ws, "budget") if e.get("action") == "interrupt"] == ["spender"]
+        await client.request("answer", escalation=gate["id"], choice=answer)
+        if answer == "B":
+            plan = await complete(client, timeout=30)
+            assert states(plan) == {"spender": "failed"} and task(plan, "spender")["error"]["class"] == "budget"
+            assert (ws / ".podium/dead-letters/spender.toml").exists()
+            return
+        plan = await complete(client, timeout=60)
+    assert states(plan) == {"spender": "done"}, plan
+    attempts = task(plan, "spender")["attempts"]
+    assert [a["worker"] for a in attempts] == ["spender", "spender-a2"] and attempts[1]["how"] == "continues spender's conversation"
+    argv = (await client.request("ls"))
+    resumed = {w["name"]: w for w in argv}["spender-a2"]
+    assert "--resume" in resumed["command"] and "--allowedTools" in resumed["command"], resumed["command"]
+    raised = plan["budgets"]["task#1:spender"]["ceiling_tokens"]
+    assert raised == 10200 + 3000, plan["budgets"]  # half the ceiling again, from what was spent
+    answers_ = [e for e in journal_of(ws, "budget") if e.get("answer")]
+    assert answers_[0]["answer"] == "more" and answers_[0]["scope"] == "task#1:spender"
+
+
+async def _worker_ended(client, name: str):
+    for w in await client.request("ls"):
+        if w["name"] == name and w["state"] not in ("starting", "running", "waiting", "paused"):
+            return w
+    return None
+
+
+# -- the stall watchdog ----------------------------------------------------------------------------------
+WATCHDOG_PLAN = """
+title = "watchdog"
+[defaults]
+agent = "codex-exec"
+stale_after = "2s"
+watchdog_every = "1s"
+{ladder}
+[[task]]
+id = "hung"
+goal = "answer once the model does (HUNG-TASK)"
+"""
+
+
+@pytest.mark.slow
+async def test_a_hung_model_stream_is_walked_through_the_watchdogs_steps_and_restarted(supervised, tmp_path):
+    """codex's first model call never answers: stale, then Esc, then Ctrl+C (codex exec
+    stops), then a restart in the same conversation, which the model answers."""
+    ws, client = supervised
+
+    def model(body):
+        text = json.dumps(body.get("input", ""))
+        if "cut short" in text:
+            return [message(REPORT.format(what="answered after the restart"))]
+        return {"hang": 120}
+
+    with FakeModel(codex_handler=model) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        await client.request("plan_run", path=str(write_plan(ws, WATCHDOG_PLAN.format(ladder=""))), env=env)
+        plan = await complete(client, timeout=90)
+    assert states(plan) == {"hung": "done"}, plan
+    steps = [e["step"] for e in journal_of(ws, "watchdog") if "note" not in e]
+    assert steps == ["esc", "ctrl-c", "restart"], journal_of(ws, "watchdog")
+    attempts = task(plan, "hung")["attempts"]
+    assert [a["worker"] for a in attempts] == ["hung", "hung-a2"] and attempts[1]["how"] == "continues hung's conversation", attempts
+    assert [e["signal"] for e in journal_of(ws, "signal") if e.get("via") == "watchdog"] == ["SIGINT"]
+    assert any(e.get("via") == "watchdog" for e in journal_of(ws, "input")), "Esc was not typed"
+    stale = await client.request("decisions")
+    assert any("has printed nothing for" in e["question"] and e["worker"] == "hung" for e in stale), stale
+
+
+@pytest.mark.slow
+async def test_a_worker_that_stays_hung_is_dead_lettered_by_the_last_step(supervised, tmp_path):
+    ws, client = supervised
+    with FakeModel(codex_handler=lambda body: {"hang": 120}) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        ladder = 'watchdog = ["ctrl-c", "dead-letter"]'
+        await client.request("plan_run", path=str(write_plan(ws, WATCHDOG_PLAN.format(ladder=ladder))), env=env)
+        plan = await complete(client, timeout=60)
+    hung = task(plan, "hung")
+    assert hung["state"] == "failed" and hung["error"]["class"] == "stale" and "watchdog" in hung["reason"], hung
+    assert [e["step"] for e in journal_of(ws, "watchdog") if "note" not in e] == ["ctrl-c", "dead-letter"]
+    letter = await eventually(lambda: (ws / ".podium/dead-letters/hung.toml").exists(), what="the dead letter")
+    assert letter and len(hung["attempts"]) == 1
+
+
+# -- checkpoints before the time cap ------------------------------------------------------------------------
+CHECKPOINT_PLAN = """
+title = "checkpoints"
+[defaults]
+agent = "codex-exec"
+time_cap = "10s"
+checkpoint_before = "7s"
+checkpoints = 1
+[[task]]
+id = "long"
+goal = "a long piece of work (LONG-TASK)"
+"""
+
+
+@pytest.mark.slow
+async def test_a_checkpoint_asks_the_conversation_for_a_digest_and_a_fresh_session_continues(supervised, tmp_path):
+    """3 s into a 10 s cap, codex (its model still thinking) is interrupted, its own
+    conversation is asked for a digest, the digest is kept as checkpoint-1.md, and a fresh
+    codex session is given the envelope with the digest, and finishes."""
+    ws, client = supervised
+    fresh: list[str] = []
+
+    def model(body):
+        text = json.dumps(body.get("input", ""))
+        if "CHECKPOINT 1" in text:
+            fresh.append(text)
+            return [message(REPORT.format(what="finished from the checkpoint"))]
+        if "podium checkpoint" in text:
+            return [message("1. DONE: parsed the input (DIGEST-MARK)\\n4. NEXT STEP: write the output")]
+        return {"hang": 120}
+
+    with FakeModel(codex_handler=model) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        await client.request("plan_run", path=str(write_plan(ws, CHECKPOINT_PLAN)), env=env)
+        plan = await complete(client, timeout=90)
+    long = task(plan, "long")
+    assert long["state"] == "done" and long["checkpoints"] == 1, long
+    saved = (ws / ".podium/tasks/long/checkpoint-1.md").read_text()
+    assert "DIGEST-MARK" in saved and "the agent's own digest" in saved, saved
+    assert len(fresh) == 1 and "DIGEST-MARK" in fresh[0] and "LONG-TASK" in fresh[0], "the fresh session was not given the envelope with the digest"
+    assert [a["worker"] for a in long["attempts"]] == ["long", "long-a2"], long["attempts"]
+    assert long["attempts"][1]["how"].startswith("a fresh session with a digest"), long["attempts"]
+    workers = {w["name"]: w for w in await client.request("ls")}
+    assert workers["long.digest"]["command"][:3] == ["codex", "exec", "--skip-git-repo-check"] and "resume" in workers["long.digest"]["command"]
+    assert [e["step"] for e in journal_of(ws, "checkpoint") if "step" in e] == ["interrupt", "digest", "written"]
+
+
+@pytest.mark.slow
+async def test_a_budget_question_and_its_held_task_survive_a_supervisor_kill_9(workspace, tmp_path, monkeypatch):
+    import asyncio
+    import signal
+
+    from conftest import shut_down
+
+    from podium.sessions.client import connect_or_start
+
+    answers = iter([[claude_tool("Bash", {"command": "sleep 120"})]])
+
+    def model(body):
+        if "previous run of this task was cut short" in last_user_text(body):
+            return [claude_text(REPORT.format(what="finished after the restart"))]
+        return next(answers, [claude_text("(nothing more)")])
+
+    with FakeModel(claude_handler=model, usage=(5000, 100)) as fm:
+        for key, value in agent_env(tmp_path, fm).items():  # (a restarted supervisor runs with its own environment)
+            monkeypatch.setenv(key, value)
+        client, _ = await connect_or_start(workspace, client="test")
+        try:
+            await client.request("plan_run", path=str(write_plan(workspace, BUDGET_PLAN.replace("6000", "4000"))), env=dict(os.environ))
+            await eventually(lambda: escalation(client, "Budget reached", "gate"), what="the budget's gate", timeout=60)
+            await eventually(lambda: _worker_ended(client, "spender"), what="the spender interrupted")
+            os.kill(client.info["pid"], signal.SIGKILL)
+            await asyncio.wait_for(client.closed.wait(), 5)
+            client, _ = await connect_or_start(workspace, client="test")
+            gate = await eventually(lambda: escalation(client, "Budget reached", "gate"), what="the gate asked again after the restart")
+            plan = await client.request("plan_show")
+            assert task(plan, "spender")["hold"] == "task#1:spender" and task(plan, "spender")["state"] == "queued", task(plan, "spender")
+            assert len(await client.request("ls")) == 1, "a held task started again on its own after the restart"
+            await client.request("answer", escalation=gate["id"], choice="A")
+            plan = await complete(client, timeout=60)
+            assert states(plan) == {"spender": "done"} and task(plan, "spender")["attempts"][1]["how"] == "continues spender's conversation"
+            levels = [e for e in journal_of(workspace, "budget") if e.get("level") == 100]
+            assert len(levels) == 1, f"the 100 % was announced again after the restart: {levels}"
+        finally:
+            await shut_down(client, workspace)

@@ -95,10 +95,18 @@ class DeadLetters:
 
     async def op_retry(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
         path = self._path(req["task"])
-        task = await self.call(client.kind, "task_retry", task=req["task"])  # the scheduler decides if it may
-        moved = await self.disk.run(_move, path, self.dir / "retried", req["task"])
-        self.journal.write("dead-letter", None, task=req["task"], action="retry", moved=str(moved), via=client.kind)
-        return {"task": task, "letter": str(moved)}
+        task = await self.call(client.kind, "task_retry", task=req["task"])  # the scheduler decides if it may (and calls retried)
+        return {"task": task, "letter": str(self.dir / "retried" / path.name) if not path.exists() else str(path)}
+
+    async def retried(self, tid: str, via: str) -> str | None:
+        """The task runs again (`podium dlq retry` or `podium plan retry`): its letter moves to
+        retried/, where its next letter will point back to it."""
+        path = self.dir / f"{tid}.toml"
+        if not path.exists():
+            return None
+        moved = await self.disk.run(_move, path, self.dir / "retried", tid)
+        self.journal.write("dead-letter", None, task=tid, action="retry", moved=str(moved), via=via)
+        return str(moved)
 
     async def op_drop(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
         path = self._path(req["task"])

@@ -37,6 +37,7 @@ class PlanRooms:
         self.letters = DeadLetters(root, journal, disk, table.call)
         self.scheduler = Scheduler(root, workspace, journal, disk, table.call, workers, publish, self.letters.add)
         s = self.scheduler
+        s.letter_retried = self.letters.retried
         self.budgets = Budgets(root / "budget.toml", journal, disk, table.call, workers, budget or {}, s.changed)
         self.budgets.side = s
         s.views.append(self.budgets.public)

@@ -110,6 +110,7 @@ class Scheduler:
         self._watcher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deciding = asyncio.Lock()
+        self.letter_retried: Callable[[str, str], Awaitable[Any]] | None = None  # a dead letter's task runs again
         self.views: list[Callable[[], dict[str, Any]]] = []  # other rooms' parts of the snapshot (budgets)
         self.checkpoints = Checkpoints(self.dir, journal, disk, call, workers, self._own, self.save, self.changed, self._last_lines, self._run_of)
 
@@ -311,6 +312,8 @@ class Scheduler:
         if self.state == PlanState.STOPPED:
             raise RequestError("the plan is stopped: run it again (podium plan run)")
         self.journal.write("task", tr.id, action="retry", via=client.kind)
+        if self.letter_retried is not None:  # (its letter may be on disk before tr knows it)
+            await self.letter_retried(tr.id, client.kind)
         tr.set(TaskState.QUEUED, f"retry asked by {client.kind}")
         tr.ended, tr.cap_hit, tr.stale, tr.verified, tr.verify_worker, tr.retry_at, tr.dead_letter = None, False, False, None, None, None, None
         tr.hold, tr.checkpointing, tr.watch_step, tr.watch_at = None, None, 0, None
@@ -1048,7 +1051,9 @@ class Scheduler:
 
     async def _bury(self, tr: TaskRun) -> None:
         assert self.dead_letter is not None
-        tr.dead_letter = str(await self.dead_letter(tr.public()))
+        letter = str(await self.dead_letter(tr.public()))
+        if tr.state in (TaskState.FAILED, TaskState.TIMED_OUT):  # (not retried meanwhile)
+            tr.dead_letter = letter
         self.save(tr)
         self.changed()
 

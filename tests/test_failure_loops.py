@@ -286,3 +286,39 @@ async def test_a_budget_question_and_its_held_task_survive_a_supervisor_kill_9(w
             assert len(levels) == 1, f"the 100 % was announced again after the restart: {levels}"
         finally:
             await shut_down(client, workspace)
+
+
+async def test_a_plan_retry_of_a_dead_lettered_task_moves_its_letter_too(supervised):
+    ws, client = supervised
+    await client.request("plan_run", path=str(write_plan(ws, 'title = "l"\n[[task]]\nid = "once"\ngoal = "fails"\nagent = "shell"\ncommand = "exit 4"\n')))
+    await complete(client, timeout=30)
+    letter = ws / ".podium/dead-letters/once.toml"
+    await eventually(lambda: letter.exists(), what="the dead letter written")
+    await client.request("task_retry", task="once")  # what `podium plan retry once` and `r` on the plan screen send
+    assert not letter.exists() and (ws / ".podium/dead-letters/retried/once-1.toml").exists()
+    moved = [e for e in journal_of(ws, "dead-letter") if e.get("action") == "retry"]
+    assert len(moved) == 1 and moved[0]["via"] == "test", moved
+
+
+@pytest.mark.slow
+async def test_claude_meeting_a_429_is_classified_retried_after_its_reset_and_continues_its_conversation(supervised, tmp_path):
+    ws, client = supervised
+    turns = iter([{"status": 429, "message": "Rate limited: please try again in 1s"}])
+
+    def model(body):
+        if "cut short" in last_user_text(body):
+            return [claude_text(REPORT.format(what="answered after the rate limit"))]
+        return next(turns, [claude_text("(nothing)")])
+
+    plan_text = 'title = "429"\n[defaults]\nagent = "claude-p"\nretries = 1\nbackoff = "1s"\n[[task]]\nid = "limited"\ngoal = "meet a 429"\n'
+    with FakeModel(claude_handler=model) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        await client.request("plan_run", path=str(write_plan(ws, plan_text)), env=env)
+        plan = await complete(client, timeout=60)
+    limited = task(plan, "limited")
+    assert limited["state"] == "done", limited
+    errors = [json.loads(line) for line in (ws / ".podium/tasks/limited/errors.jsonl").read_text().splitlines()]
+    assert [e["class"] for e in errors] == ["rate-limit"] and "429" in errors[0]["evidence"], errors
+    assert limited["attempts"][1]["how"] == "continues limited's conversation", limited["attempts"]
+    paused = [e for e in journal_of(ws, "limit")]
+    assert paused and paused[0]["agent"] == "claude-p" and paused[0]["wait"] == 1.0, paused

@@ -82,6 +82,10 @@ async def main() -> None:
             await pilot.press("down", "down", "down", "down")
             await pilot.pause(0.8)
             app.save_screenshot(str(OUT / "plan.svg"))
+            await until(pilot, lambda: any(t["id"] == "stuck" and t.get("watch_step", 0) >= 1 for t in app.link.plan["tasks"]))
+            await pilot.press("down")
+            await pilot.pause(0.8)
+            app.save_screenshot(str(OUT / "plan-watchdog.svg"))  # the stuck task: stale, the watchdog's steps
             await until(pilot, lambda: app.link.plan["state"] == "complete", timeout=30)
             await pilot.press("escape", "escape")
             await pilot.pause(0.6)

@@ -1113,7 +1113,8 @@ class Scheduler:
     def mark_stale(self, tid: str, stale: bool, evidence: str = "") -> None:
         tr = self.runs.get(tid)
         if tr is not None and tr.stale != stale:
-            if stale:
+            again = tr.error is not None and tr.error.get("class") == FailureClass.STALE and tr.error.get("worker") == tr.worker
+            if stale and not again:  # (the echo of the watchdog's own Esc can end a stale spell: not a new failure)
                 self._error(tr, (FailureClass.STALE, evidence or "no output for longer than stale_after"))
             tr.stale = stale
             tr.watch_at = time.time() if stale else None
@@ -1173,6 +1174,8 @@ class Scheduler:
         if s in (TaskState.STARTING, TaskState.RUNNING):
             if tr.cap_hit:
                 return "mark it timed-out once its worker stops"
+            if tr.stale and self.plan is not None and tr.watch_step < len(self.plan.watchdog):
+                return f"watchdog: {self.plan.watchdog[tr.watch_step]} after {compact(self.plan.watchdog_every)} more of silence"
             return f"verify with {tr.task.verify!r} when it ends" if tr.task.verify else "read its report when it ends"
         if s == TaskState.VERIFYING:
             return "done if the verify command exits 0, else a follow-up round"

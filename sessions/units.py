@@ -17,6 +17,17 @@ def tokens(n: int | None) -> str:
     return str(n) if n < 1000 else humanize.metric(n, precision=2).replace(" ", "")
 
 
+def spend(budget: dict[str, Any]) -> str:
+    """A budget's spend against its ceilings: '10k/6.0k tokens · $0.42/$5.00' (a budget as
+    budgets.py publishes it)."""
+    parts = []
+    if budget.get("ceiling_tokens"):
+        parts.append(f"{tokens(budget.get('tokens') or 0)}/{tokens(int(budget['ceiling_tokens']))} tokens")
+    if budget.get("ceiling_usd"):
+        parts.append(f"${float(budget.get('usd') or 0):.2f}/${float(budget['ceiling_usd']):.2f}")
+    return " · ".join(parts)
+
+
 def _when(iso: str | None) -> datetime | None:
     if not iso:
         return None

@@ -289,12 +289,13 @@ async def test_a_budget_question_and_its_held_task_survive_a_supervisor_kill_9(w
 
 
 async def test_a_plan_retry_of_a_dead_lettered_task_moves_its_letter_too(supervised):
-    ws, client = supervised
-    await client.request("plan_run", path=str(write_plan(ws, 'title = "l"\n[[task]]\nid = "once"\ngoal = "fails"\nagent = "shell"\ncommand = "exit 4"\n')))
+    ws, client = supervised  # (it fails once: a second failure would write a new letter)
+    await client.request("plan_run", path=str(write_plan(ws, 'title = "l"\n[[task]]\nid = "once"\ngoal = "fails"\nagent = "shell"\ncommand = "test -e once.ran || { touch once.ran; exit 4; }"\n')))
     await complete(client, timeout=30)
     letter = ws / ".podium/dead-letters/once.toml"
     await eventually(lambda: letter.exists(), what="the dead letter written")
     await client.request("task_retry", task="once")  # what `podium plan retry once` and `r` on the plan screen send
+    assert states(await complete(client, timeout=30)) == {"once": "done"}
     assert not letter.exists() and (ws / ".podium/dead-letters/retried/once-1.toml").exists()
     moved = [e for e in journal_of(ws, "dead-letter") if e.get("action") == "retry"]
     assert len(moved) == 1 and moved[0]["via"] == "test", moved

@@ -398,6 +398,7 @@ class DashboardScreen(WorkerCommandsScreen):
     def on_plan(self, event: PlanChanged) -> None:
         self.query_one(PlanBar).show(event.plan)
         self.query_one(WorkerList).set_plan(event.plan)
+        self.query_one(StatusBar).set_budget((event.plan.get("budgets") or {}).get("workspace"))
 
     def tick(self) -> None:
         """Ages move on their own: the list's time columns and the plan line, once a second."""

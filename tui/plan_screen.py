@@ -297,6 +297,8 @@ def detail(task: dict[str, Any] | None, plan: dict[str, Any]) -> RenderableType:
         a.append("\n\nAttempts\n", style="bold underline")
         for i, at in enumerate(attempts, 1):
             a.append(f"  {i}. {at['worker']}  {at.get('state', 'running')}  {safe_text(at.get('reason', ''))}\n")
+            if at.get("how") and i > 1:  # a later run: how it carried on from the one before
+                a.append(f"     {safe_text(at['how'])}\n", style="dim")
         parts.append(a)
     if task.get("findings"):
         parts.append(Text("\nFindings given to it\n", style="bold underline") + Text(safe_text(task["findings"][:2000])))

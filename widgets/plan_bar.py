@@ -63,6 +63,10 @@ class PlanBar(Static):
         for agent, hit in (plan.get("limited") or {}).items():
             if hit["until"] > now:
                 t.append(f"  · ⏸ {agent} paused ({hit['class']}) {units.compact(hit['until'] - now)}", style="bold yellow")
+        for key, budget in (plan.get("budgets") or {}).items():
+            if key.startswith("plan#") or budget.get("asking"):  # (the workspace's is on the status line)
+                style = "bold red" if budget.get("asking") else "yellow" if budget.get("share", 0) >= 0.8 else "dim"
+                t.append(f"  · {'⛔ ' if budget.get('asking') else ''}budget {units.spend(budget)}" + (f" ({budget['label']}: answer it in the inbox)" if budget.get("asking") else ""), style=style)
         dead = sum(1 for task in plan.get("tasks") or [] if task.get("dead_letter"))
         if dead:
             t.append(f"  · ☠ {dead} dead letter{'s' if dead > 1 else ''} (podium dlq ls)", style="bold red")

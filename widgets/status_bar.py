@@ -36,6 +36,7 @@ class StatusBar(Static):
         self.escalations = 0
         self.tokens = 0
         self.cost = 0.0
+        self.budget: dict[str, Any] | None = None  # the workspace's ceiling and spend, when the person set one
 
     def set_counts(self, workers: dict[str, dict[str, Any]]) -> None:
         counts: dict[str, int] = {}
@@ -44,6 +45,10 @@ class StatusBar(Static):
         self.counts = counts
         self.tokens = sum(int(w.get("tokens") or 0) for w in workers.values())
         self.cost = sum(float(w.get("cost_usd") or 0) for w in workers.values())
+        self.refresh_text()
+
+    def set_budget(self, budget: dict[str, Any] | None) -> None:
+        self.budget = budget
         self.refresh_text()
 
     def watch_connection(self) -> None:
@@ -68,7 +73,11 @@ class StatusBar(Static):
                 t.append(f"{n} {label}", style=GROUP_STYLE[label] if n else "dim")
         t.append("  ·  ")
         t.append(f"{self.escalations} escalations", style="bold magenta" if self.escalations else "dim")
-        if self.tokens:
+        if self.budget:  # spend against the workspace's ceiling
+            t.append("  ·  ")
+            share = float(self.budget.get("share") or 0)
+            t.append(f"budget {units.spend(self.budget)}", style="bold red" if share >= 1 else "yellow" if share >= 0.8 else "cyan")
+        elif self.tokens:
             t.append("  ·  ")
             t.append(f"{units.tokens(self.tokens)} tokens" + (f" ${self.cost:.2f}" if self.cost else ""), style="cyan")
         self.update(t)

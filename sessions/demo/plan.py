@@ -18,6 +18,8 @@ trailing newline. Find why, fix it with a test, and verify."""
 agent = "shell"
 max_parallel = 3
 time_cap = "2m"
+stale_after = "4s"  # quiet this long: stale; then the watchdog's steps, one every 2 s
+watchdog_every = "2s"  # (Esc, Ctrl+C, restart, dead letter: the "stuck" task below meets them)
 
 [[task]]
 id = "scout"
@@ -44,6 +46,18 @@ after = ["scout"]
 touches = ["tests/test_read.py"]
 command = """echo "writing tests/test_read.py"; sleep 2
 printf 'COMPLETED: added test_last_row_without_newline\n\nStatus: Done\n'"""
+
+[[task]]
+id = "stuck"
+role = "researcher"
+goal = "Find which callers pass files without a trailing newline."
+after = ["scout"]
+command = """if [ ! -e .podium/.stuck-once ]; then touch .podium/.stuck-once; echo "asking the model…"; sleep 600; fi
+echo "grep -rn read_rows callers/"; sleep 1
+printf 'COMPLETED: two callers pass such files
+
+Status: Done
+'"""
 
 [[task]]
 id = "verify"

@@ -42,6 +42,7 @@ from .config import load_config
 from .frames import FrameClock
 from .holder_link import CONNECT_ERRORS, HolderLink, HolderRefused
 from .inbox import EscalationInbox
+from .orchestrators import OrchestratorDesk
 from .plans import PlanRooms
 from .exec_model import UnreadOutput
 from .protocol import MAX_LINE, PROTOCOL_VERSION
@@ -126,6 +127,7 @@ class Supervisor:
         WorkerOps(self).register(self.table)
         self.inbox.register(self.table)
         self.desk.register(self.table)
+        OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast).register(self.table)
 
     async def run(self, ready_fd: int = -1) -> int:
         """Serve until stopped (the lock is already ours)."""
@@ -274,6 +276,7 @@ class Supervisor:
         rows: int = 40,
         exec_id: int | None = None,
         unread: bool = False,
+        by: str | None = None,  # who asked (a client's kind: cli, app, plan, mcp…): the list and ls say so
     ) -> Worker:
         if not WORKER_NAME_RE.match(name):
             raise RequestError(f"bad worker name {name!r}: letters, digits, '.', '_' and '-', at most 64")
@@ -286,14 +289,14 @@ class Supervisor:
         if kind not in KINDS:
             raise RequestError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
         cwd = cwd or str(self.bb.workspace)
-        meta = {"kind": kind, "command": argv, "cwd": cwd, "state": WorkerState.STARTING, "reason": "spawned", "created": now_iso(), "exec_id": exec_id, "size": [cols, rows]}
+        meta = {"kind": kind, "command": argv, "cwd": cwd, "state": WorkerState.STARTING, "reason": "spawned", "created": now_iso(), "exec_id": exec_id, "size": [cols, rows], "by": by}
         self.bb.worker_dir(name).mkdir(parents=True, exist_ok=True)
         worker = self._new_worker(name, meta)
         if worker.mode == "codex-exec":
             worker.argv = prepare_codex_exec(argv, worker.dir)
         if unread:
             worker.unread = UnreadOutput()
-        self.journal.write("spawn", name, kind=kind, command=worker.argv, cwd=cwd)
+        self.journal.write("spawn", name, kind=kind, command=worker.argv, cwd=cwd, via=by)
         await self._launch(worker, worker.argv, env, divider=None)
         return worker
 

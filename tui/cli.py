@@ -18,7 +18,7 @@ from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient
 from podium.sessions.demo.session import demo_workspace, start_demo
 from podium.sessions.exec_model import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS
 
-from . import dlq_commands, plan_commands, subcommands
+from . import dlq_commands, mcp_command, plan_commands, subcommands
 from .subcommands import CliError
 
 __all__ = ["CliError", "main", "parse"]
@@ -112,6 +112,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
     plan_commands.add_parser(sub.add_parser)
     dlq_commands.add_parser(sub.add_parser)
+    mcp_command.add_parser(sub.add_parser)
     stop = sub.add_parser("stop", help="stop every worker and the supervisor (asks first)")
     stop.add_argument("--yes", "-y", action="store_true")
     sub.add_parser("version", help="print the version")
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             return attach(workspace, autostart=True)
         if args.command == "attach":
             return attach(workspace, autostart=False, plain=args.plain)
+        if args.command == "mcp":
+            return mcp_command.run(args, workspace)
         if args.command in ("plan", "dlq"):
             return asyncio.run((plan_commands if args.command == "plan" else dlq_commands).run(args, workspace))
         return asyncio.run(subcommands.run(args, workspace))

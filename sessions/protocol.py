@@ -56,6 +56,7 @@ class WorkerInfo(TypedDict):
     ended: str | None
     last_output: str | None
     exec_id: int | None
+    by: NotRequired[str | None]  # who asked for it: a client's kind (cli, app, plan, mcp…)
     size: list[int]
     runs: int
     session_id: str | None

@@ -79,6 +79,7 @@ class Worker:
         self.ended: str | None = meta.get("ended")
         self.last_output: float | None = parse_ts(meta.get("last_output"))
         self.exec_id: int | None = meta.get("exec_id")
+        self.by: str | None = meta.get("by")  # who asked for it (a client's kind)
         self.runs: list[dict[str, Any]] = list(meta.get("runs", []))
         self.warnings: list[str] = list(meta.get("warnings", []))
         self.transcript_error: str | None = None
@@ -117,6 +118,7 @@ class Worker:
             "ended": self.ended,
             "last_output": now_iso(self.last_output) if self.last_output else None,
             "exec_id": self.exec_id,
+            "by": self.by,
             "size": [self.screen.columns, self.screen.lines],
             "runs": len(self.runs) or 1,
             "session_id": self.adapter.session_id,

@@ -13,7 +13,8 @@ from .blackboard import Journal
 from .exec_model import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS, UnreadOutput, exec_answer
 from .protocol import Exec, Input, Kill, NoFields, Resize, Resume, Spawn, Stop, Subscribe, Unsubscribe, Write, WorkerRef, unpack_bytes
 from .launch import shell_argv
-from .requests import RequestError, RequestTable
+from .orchestrators import MCP_KIND as ORCHESTRATOR
+from .requests import InternalClient, RequestError, RequestTable
 from .states import ACTIVE, ENDED
 from .wire import terminal_size
 from .worker import Worker
@@ -44,6 +45,13 @@ async def wait_ms(event: asyncio.Event, ms: Any) -> None:
         await asyncio.wait_for(event.wait(), max(0.0, float(ms)) / 1000)
     except asyncio.TimeoutError:
         pass
+
+
+def held_back(client: Any, op: str) -> None:
+    """An orchestrating agent's connection starts workers only through mcp_spawn / mcp_exec,
+    where the person's pause and cap apply (orchestrators.py calls this op as a room)."""
+    if client.kind == ORCHESTRATOR and not isinstance(client, InternalClient):
+        raise RequestError(f"an orchestrator's {op} goes through mcp_{op} (the person's pause and cap apply)")
 
 
 class WorkerOps:
@@ -131,6 +139,7 @@ class WorkerOps:
 
     # -- starting --------------------------------------------------------------------------------
     async def op_spawn(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        held_back(client, "spawn")
         cols, rows = terminal_size(req.get("cols", 120), req.get("rows", 40))
         worker = await self.room.spawn(
             req["name"],
@@ -140,6 +149,7 @@ class WorkerOps:
             env=req.get("env"),
             cols=cols,
             rows=rows,
+            by=client.kind,
         )
         return self.room.describe(worker)
 
@@ -150,10 +160,11 @@ class WorkerOps:
 
     # -- the exec_command / write_stdin model -------------------------------------------------------
     async def op_exec(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        held_back(client, "exec")
         cmd = req["cmd"]
         argv = shell_argv(cmd) if isinstance(cmd, str) else list(cmd)
         exec_id, name = self.room.exec_name()
-        worker = await self.room.spawn(name, argv, kind=req.get("kind"), cwd=req.get("workdir"), env=req.get("env"), exec_id=exec_id, unread=True)
+        worker = await self.room.spawn(name, argv, kind=req.get("kind"), cwd=req.get("workdir"), env=req.get("env"), exec_id=exec_id, unread=True, by=client.kind)
         await wait_ms(worker.ended_event, req.get("yield_time_ms", DEFAULT_EXEC_YIELD_MS))
         return self._exec_answer(worker, req)
 

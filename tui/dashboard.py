@@ -28,7 +28,7 @@ from podium.widgets.status_bar import StatusBar
 from podium.widgets.terminal_pane import TerminalPane
 from podium.widgets.worker_list import WorkerList
 
-from .link import Connected, ConnectionChanged, EscalationsChanged, PlanChanged, ScreenFrame, SupervisorLink, WorkerChanged
+from .link import Connected, ConnectionChanged, EscalationsChanged, OrchestratorPolicy, PlanChanged, ScreenFrame, SupervisorLink, WorkerChanged
 from .screens import PromptScreen
 from .worker_commands import WorkerCommandsScreen
 
@@ -51,6 +51,7 @@ class DashboardScreen(WorkerCommandsScreen):
         Binding("n", "new_worker", "New", id="podium.new", tooltip="Start a new worker"),
         Binding("s", "pause", "Pause", id="podium.pause", tooltip="Pause (SIGSTOP) or continue (SIGCONT) the focused worker", show=False),
         Binding("k", "kill", "Kill", id="podium.kill", tooltip="Terminate the focused worker (asks first)", show=False),
+        Binding("M", "orchestrators", "Orchestrators", id="podium.orchestrators", tooltip="Pause what orchestrating agents (podium mcp) may start, or let them go on", show=False),
         Binding("r", "resume", "Resume", id="podium.resume", tooltip="Continue the agent's conversation with a follow-up prompt"),
         Binding("p", "promote", "Promote", id="podium.promote", tooltip="Promote the worker's last message into the curated result"),
         Binding("v", "view", "View", id="podium.view", tooltip="Structured agent view (messages, commands, files) / raw terminal"),
@@ -353,6 +354,7 @@ class DashboardScreen(WorkerCommandsScreen):
         for w in self.link.roster.values():
             table.upsert(w)
         self.query_one(StatusBar).set_counts(self.link.roster)
+        self.link.request("mcp_policy", on_done=self.query_one(StatusBar).set_orchestrators)
         self.show_escalations()
         self.reshape(self.relayout(fresh=True))
 
@@ -393,6 +395,10 @@ class DashboardScreen(WorkerCommandsScreen):
         status.escalations = sum(1 for e in pending if e["tier"] == "gate")
         status.refresh_text()
         self.refresh_bindings()
+
+    @on(OrchestratorPolicy)
+    def on_orchestrators(self, event: OrchestratorPolicy) -> None:
+        self.query_one(StatusBar).set_orchestrators(event.policy)
 
     @on(PlanChanged)
     def on_plan(self, event: PlanChanged) -> None:

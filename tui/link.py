@@ -105,6 +105,14 @@ class PlanChanged(LinkMessage):
         self.plan = plan
 
 
+class OrchestratorPolicy(LinkMessage):
+    """What orchestrating agents (podium mcp) may do now: paused, cap, remaining."""
+
+    def __init__(self, policy: dict[str, Any]):
+        super().__init__()
+        self.policy = policy
+
+
 class PlanComplete(LinkMessage):
     """Every task of the plan ended (`state` complete), or ended after a stop (stopped)."""
 
@@ -238,6 +246,8 @@ class SupervisorLink:
         elif kind == "plan":
             self.plan = event["plan"]
             self._post(lambda: PlanChanged(self.plan))
+        elif kind == "orchestrator":
+            self._post(lambda: OrchestratorPolicy(event["policy"]))
         elif kind == "plan_complete":
             self._post(lambda: PlanComplete(event["title"], event.get("state", "complete"), event["summary"], event["ok"]))
         elif kind == "heartbeat":

@@ -38,6 +38,21 @@ class WorkerCommandsScreen(Screen[None]):
         w = self.link.roster.get(name, {})
         self.link.request("continue" if w.get("state") == "paused" else "pause", worker=name)
 
+    def action_orchestrators(self) -> None:
+        """Pause what orchestrating agents (podium mcp) may start, or let them go on."""
+
+        async def toggle() -> None:
+            try:
+                now = await self.link.ask("mcp_policy")
+                policy = await self.link.ask("mcp_policy", paused=not now["paused"])
+            except Exception as exc:  # noqa: BLE001 - a refusal or a lost link: a toast, never a crash
+                self.notify(f"orchestrators: {exc}", severity="error", timeout=5)
+                return
+            said = "orchestrators paused: they start nothing new; what runs goes on (M lets them go on)" if policy["paused"] else f"orchestrators may start workers again ({policy['remaining']} left of {policy['max_workers']})"
+            self.notify(said, timeout=4)
+
+        self.run_worker(toggle(), group="orchestrators", exclusive=True)
+
     def action_pause(self) -> None:
         name = self.focused_name()
         if name is not None:

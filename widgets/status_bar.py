@@ -37,6 +37,7 @@ class StatusBar(Static):
         self.tokens = 0
         self.cost = 0.0
         self.budget: dict[str, Any] | None = None  # the workspace's ceiling and spend, when the person set one
+        self.orchestrators_paused = False  # podium mcp may start nothing (M)
 
     def set_counts(self, workers: dict[str, dict[str, Any]]) -> None:
         counts: dict[str, int] = {}
@@ -49,6 +50,10 @@ class StatusBar(Static):
 
     def set_budget(self, budget: dict[str, Any] | None) -> None:
         self.budget = budget
+        self.refresh_text()
+
+    def set_orchestrators(self, policy: dict[str, Any]) -> None:
+        self.orchestrators_paused = bool(policy.get("paused"))
         self.refresh_text()
 
     def watch_connection(self) -> None:
@@ -71,6 +76,9 @@ class StatusBar(Static):
             if n or label in ALWAYS:
                 t.append("  ·  ")
                 t.append(f"{n} {label}", style=GROUP_STYLE[label] if n else "dim")
+        if self.orchestrators_paused:
+            t.append("  ·  ")
+            t.append("⏸ orchestrators", style="bold yellow")
         t.append("  ·  ")
         t.append(f"{self.escalations} escalations", style="bold magenta" if self.escalations else "dim")
         if self.budget:  # spend against the workspace's ceiling

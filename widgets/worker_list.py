@@ -45,6 +45,9 @@ def escalation_rate(w: dict[str, Any]) -> Text:
     return Text(f"{count} ({rate:.0%})", style=style)
 
 
+ORCHESTRATORS = ("mcp",)  # client kinds whose workers the list marks (an agent started them)
+
+
 class WorkerList(DataTable):
     DEFAULT_CSS = """
     WorkerList {
@@ -83,7 +86,7 @@ class WorkerList(DataTable):
         return [
             str(number),
             Text(safe_text(w["name"]) + (" ★" if w.get("promoted") else ""), style="bold"),
-            Text(safe_text(self.task_of.get(w["name"], "")), style="cyan"),
+            self.task_text(w["name"]),
             w.get("kind", ""),
             Text(state + (f" · {failure[0]}" if (failure := classify(w)) else ""), style=STATE_STYLE.get(state, "")),
             Text("⚠ " + safe_text(w["warnings"][-1])[:40], style="bold yellow") if w.get("warnings") else Text(safe_text(w.get("reason", ""))[:28], style="dim"),
@@ -93,6 +96,13 @@ class WorkerList(DataTable):
             units.tokens(tokens),
             escalation_rate(w),
         ]
+
+    def task_text(self, name: str) -> Text:
+        """Its plan task, else who started it when that was an orchestrating agent."""
+        if name in self.task_of:
+            return Text(safe_text(self.task_of[name]), style="cyan")
+        by = (self.roster.get(name) or {}).get("by")
+        return Text(f"via {safe_text(by)}", style="magenta") if by in ORCHESTRATORS else Text("")
 
     def upsert(self, w: dict[str, Any]) -> None:
         name = w["name"]
@@ -127,7 +137,7 @@ class WorkerList(DataTable):
         self.task_of, self.task_rank = task_of, rank
         for name, w in self.roster.items():
             if name in self.rows:
-                self.update_cell(name, "task", Text(safe_text(task_of.get(name, "")), style="cyan"), update_width=True)
+                self.update_cell(name, "task", self.task_text(name), update_width=True)
         self._group()
 
     def _group(self) -> None:

@@ -97,7 +97,7 @@ class PlanSide(Protocol):
 
     def budget_scopes(self) -> list[Scope]: ...
 
-    def over_budget(self, key: str, tasks: list[str], evidence: str) -> None: ...
+    def over_budget(self, key: str, tasks: list[str], evidence: str) -> list[str]: ...  # the tasks it holds
 
     def budget_answered(self, key: str, tasks: list[str], more: bool, by: str) -> None: ...
 
@@ -159,6 +159,13 @@ class Budgets:
         task.add_done_callback(lambda t: t.cancelled() or t.exception() is None or log.error("budget: %r", t.exception(), exc_info=t.exception()))
 
     # -- counting ---------------------------------------------------------------------------------
+    def check_now(self) -> None:
+        """A worker ended: count before the plan starts the next task (a codex reports its
+        usage as it ends; the next start must not slip in before it is counted)."""
+        if self._due is not None:
+            self._due.cancel()
+        self._check()
+
     def check_soon(self) -> None:
         """An agent reported usage: count once the reports that come with it are in."""
         if self._due is None:
@@ -178,7 +185,7 @@ class Budgets:
         self._due = None
         spent: dict[str, dict[str, Any]] = {}
         for scope in self.scopes():
-            spend = spend_of(((self.workers[w].public().get("agent") or {}) for w in scope.workers if w in self.workers), scope.usd_per_mtok)
+            spend = self.spend(scope)
             tokens, usd = self.ceilings(scope)
             used = share(spend, tokens, usd)
             spent[scope.key] = {"label": scope.label, **spend.public(), "ceiling_tokens": tokens, "ceiling_usd": usd, "share": round(used, 4)}
@@ -190,6 +197,10 @@ class Budgets:
         if spent != self.spent:
             self.spent = spent
             self.changed()
+
+    def spend(self, scope: Scope) -> Spend:
+        agents = ((self.workers[w].public().get("agent") or {}) for w in dict.fromkeys(scope.workers) if w in self.workers)
+        return spend_of(agents, scope.usd_per_mtok)
 
     def ceilings(self, scope: Scope) -> tuple[float | None, float | None]:
         more = self.extra.get(scope.key, {})
@@ -204,10 +215,13 @@ class Budgets:
             return
         running = [w for w in dict.fromkeys(scope.workers) if w in self.workers and self.workers[w].state in ACTIVE and (self.workers[w].public().get("agent") or {}).get("mode", "shell") != "shell"]
         evidence = f"{scope.label} has spent {said}"
-        if self.side is not None and scope.tasks:
-            self.side.over_budget(scope.key, scope.tasks, evidence)
+        held = self.side.over_budget(scope.key, scope.tasks, evidence) if self.side is not None else []  # (no tasks named: every open one)
         for name in running:
             self._soon(self._interrupt(name, scope.key))
+        if not running and not held:  # its work had ended: nothing to stop, nothing to ask
+            self.journal.write("budget", None, scope=scope.key, note="reached as its last work ended; nothing runs or waits under it")
+            self._soon(self._notify(f"{evidence}: its ceiling was reached as its work ended"))
+            return
         self._soon(self._ask(scope.key, scope.tasks, evidence, scope.label))
 
     async def _notify(self, text: str) -> None:
@@ -249,7 +263,7 @@ class Budgets:
     def _raise(self, scope: Scope) -> None:
         """Half the ceiling again, from what is spent now (a run that overshot its ceiling
         would else be over the raised one at once)."""
-        spent = self.spent.get(scope.key, {})
+        spent = self.spend(scope).public()
         add = self.extra.setdefault(scope.key, {})
         for unit, base in (("tokens", scope.tokens), ("usd", scope.usd)):
             if base:

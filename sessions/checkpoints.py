@@ -148,8 +148,12 @@ class Checkpoints:
             self.journal.write("checkpoint", name, task=tr.id, note=f"the digest run did not start: {exc}")
             await self._resume_fresh(tr, None, from_worker=name)
             return
-        asyncio.get_running_loop().call_later(DIGEST_CAP, lambda: asyncio.ensure_future(self._cap_digest(digest_worker)))
+        self.cap_digest(digest_worker)
         self.changed()
+
+    def cap_digest(self, name: str) -> None:
+        """The digest run gets DIGEST_CAP (from now: again after a restart), then a kill."""
+        asyncio.get_running_loop().call_later(DIGEST_CAP, lambda: asyncio.ensure_future(self._cap_digest(name)))
 
     async def _cap_digest(self, name: str) -> None:
         seen = self.workers.get(name)

@@ -19,6 +19,7 @@ from .dead_letters import DeadLetters
 from .heartbeat import Heartbeat
 from .requests import RequestTable
 from .scheduler import Scheduler, Seen
+from .states import ENDED
 from .watchdog import Watchdog
 
 
@@ -54,6 +55,8 @@ class PlanRooms:
         self.heartbeat.start()
 
     def worker_changed(self, name: str, state: str) -> None:
+        if state in ENDED:
+            self.budgets.check_now()
         self.scheduler.worker_changed(name, state)
 
     def agent_reported(self, name: str) -> None:

@@ -175,6 +175,8 @@ class Scheduler:
                 self.by_worker[attempt["worker"]] = tr.id
             if tr.verify_worker:
                 self.by_worker[tr.verify_worker] = tr.id
+            if tr.worker:  # (a checkpoint's digest run is the task's worker while it runs)
+                self.by_worker[tr.worker] = tr.id
         for tr in self.runs.values():
             self._reconcile(tr)
         self.journal.write("plan", None, state=self.state, restored=True, tasks={t.id: str(t.state) for t in self.runs.values()})
@@ -204,6 +206,8 @@ class Scheduler:
             self.save(tr)
         elif worker.state in ENDED:
             self.worker_changed(watched, worker.state)
+        elif tr.state == TaskState.RUNNING and tr.checkpointing:
+            self.checkpoints.cap_digest(watched)
         elif tr.state == TaskState.RUNNING:
             self._arm_cap(tr)
 
@@ -946,7 +950,7 @@ class Scheduler:
             out.insert(0, Scope(f"plan#{self.number}", f"plan {self.plan.title!r}", self.plan.budget_tokens, self.plan.budget_usd, every, [], self.plan.usd_per_mtok))
         return out
 
-    def over_budget(self, key: str, tasks: list[str], evidence: str) -> None:
+    def over_budget(self, key: str, tasks: list[str], evidence: str) -> list[str]:
         """A ceiling was reached: its tasks (none named: every open one) wait for the person."""
         held = [self.runs[t] for t in tasks if t in self.runs] if tasks else list(self.runs.values())
         for tr in held:
@@ -954,8 +958,10 @@ class Scheduler:
                 tr.hold = key
                 tr.reason = f"held: {evidence}; answer in the inbox"
                 self.save(tr)
-        self.journal.write("budget", None, scope=key, held=[t.id for t in held if t.hold == key])
+        holding = [t.id for t in held if t.hold == key]
+        self.journal.write("budget", None, scope=key, held=holding)
         self.changed()
+        return holding
 
     def budget_answered(self, key: str, tasks: list[str], more: bool, by: str) -> None:
         stop_plan = not more and not key.startswith("task#")

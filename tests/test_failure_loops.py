@@ -282,8 +282,10 @@ async def test_a_budget_question_and_its_held_task_survive_a_supervisor_kill_9(w
             await client.request("answer", escalation=gate["id"], choice="A")
             plan = await complete(client, timeout=60)
             assert states(plan) == {"spender": "done"} and task(plan, "spender")["attempts"][1]["how"] == "continues spender's conversation"
-            levels = [e for e in journal_of(workspace, "budget") if e.get("level") == 100]
+            levels = [e for e in journal_of(workspace, "budget") if e.get("level") == 100 and "of 4.0k" in e["spent"]]
             assert len(levels) == 1, f"the 100 % was announced again after the restart: {levels}"
+            raised = [e for e in journal_of(workspace, "budget") if e.get("answer") == "more"]
+            assert raised[0]["extra"] == {"tokens": 5100 + 2000 - 4000}, raised  # from what was spent, known after the restart too
         finally:
             await shut_down(client, workspace)
 
@@ -323,3 +325,79 @@ async def test_claude_meeting_a_429_is_classified_retried_after_its_reset_and_co
     assert limited["attempts"][1]["how"] == "continues limited's conversation", limited["attempts"]
     paused = [e for e in journal_of(ws, "limit")]
     assert paused and paused[0]["agent"] == "claude-p" and paused[0]["wait"] == 1.0, paused
+
+
+@pytest.mark.slow
+async def test_the_workspace_ceiling_holds_the_plan_and_a_stop_stops_it(workspace, tmp_path, monkeypatch):
+    """The person's [budget] workspace_tokens: codex reports 1280 tokens a turn; two tasks
+    in, the workspace is past its 2000, so the third never starts; B stops the plan."""
+    from conftest import shut_down
+
+    from podium.sessions.client import connect_or_start
+
+    config = tmp_path / "config.toml"
+    config.write_text("[budget]\nworkspace_tokens = 2000\n")
+    monkeypatch.setenv("PODIUM_CONFIG", str(config))
+    plan_text = 'title = "ws"\n[defaults]\nagent = "codex-exec"\nmax_parallel = 1\n' + "".join(f'[[task]]\nid = "t{i}"\ngoal = "step {i}"\n' + (f'after = ["t{i - 1}"]\n' if i > 1 else "") for i in (1, 2, 3))
+    with FakeModel(codex_handler=lambda body: [message(REPORT.format(what="a step"))]) as fm:
+        client, _ = await connect_or_start(workspace, client="test")
+        try:
+            env = {**os.environ, **agent_env(tmp_path, fm)}
+            await client.request("plan_run", path=str(write_plan(workspace, plan_text)), env=env)
+            gate = await eventually(lambda: escalation(client, "Budget reached: the workspace has spent 2.6k of 2.0k tokens", "gate"), what="the workspace's gate", timeout=60)
+            plan = await client.request("plan_show")
+            assert states(plan) == {"t1": "done", "t2": "done", "t3": "pending"} and task(plan, "t3")["hold"] == "workspace", plan["tasks"]
+            assert plan["budgets"]["workspace"]["tokens"] == 2560 and plan["budgets"]["workspace"]["ceiling_tokens"] == 2000
+            assert len(await client.request("ls")) == 2, "a task started past the workspace's ceiling"
+            await client.request("answer", escalation=gate["id"], choice="B")
+            plan = await eventually(lambda: _stopped(client), what="the plan stopped", timeout=30)
+            assert states(plan)["t3"] == "stopped" and len(await client.request("ls")) == 2
+        finally:
+            await shut_down(client, workspace)
+
+
+async def _running(client, name: str):
+    return any(w["name"] == name and w["state"] == "running" for w in await client.request("ls"))
+
+
+async def _stopped(client):
+    plan = await client.request("plan_show")
+    return plan if plan["state"] == "stopped" and not any(t["state"] in ("pending", "queued") for t in plan["tasks"]) else None
+
+
+@pytest.mark.slow
+async def test_a_checkpoint_under_way_survives_a_supervisor_kill_9(workspace, tmp_path, monkeypatch):
+    """Killed while the digest run is still answering: the restarted supervisor finds the
+    digest run, keeps its digest, and the fresh session finishes; nothing runs twice."""
+    import asyncio
+    import signal
+
+    from conftest import shut_down
+
+    from podium.sessions.client import connect_or_start
+
+    def model(body):
+        text = json.dumps(body.get("input", ""))
+        if "CHECKPOINT 1" in text:
+            return [message(REPORT.format(what="finished after the restart"))]
+        if "podium checkpoint" in text:
+            return {"slow": 1.0, "items": [message("1. DONE: half of it (KILL-DIGEST)")]}
+        return {"hang": 120}
+
+    with FakeModel(codex_handler=model) as fm:
+        for key, value in agent_env(tmp_path, fm).items():
+            monkeypatch.setenv(key, value)
+        client, _ = await connect_or_start(workspace, client="test")
+        try:
+            await client.request("plan_run", path=str(write_plan(workspace, CHECKPOINT_PLAN)), env=dict(os.environ))
+            await eventually(lambda: _running(client, "long.digest"), what="the digest run running", timeout=30)
+            os.kill(client.info["pid"], signal.SIGKILL)
+            await asyncio.wait_for(client.closed.wait(), 5)
+            client, _ = await connect_or_start(workspace, client="test")
+            plan = await complete(client, timeout=60)
+            long = task(plan, "long")
+            assert long["state"] == "done" and long["checkpoints"] == 1, long
+            assert "KILL-DIGEST" in (workspace / ".podium/tasks/long/checkpoint-1.md").read_text()
+            assert [w["name"] for w in await client.request("ls")] == ["long", "long.digest", "long-a2"]
+        finally:
+            await shut_down(client, workspace)

@@ -21,13 +21,15 @@ from typing import Any, Protocol
 from .blackboard import DiskThread, Journal
 from .escalations import Escalation, Recogniser, TierRule, parse_card, resolve_card, screen_options, tier_for
 from .fsutil import atomic_write, now_iso
-from .protocol import Answer, DecisionWait, Decisions, Escalate
+from .protocol import Answer, DecisionWait, Decisions, Escalate, Withdraw
 from .requests import RequestError, RequestTable
 from .states import ACTIVE, EscalationState, OPEN_ESCALATIONS, Source, Tier, WorkerState
 
 log = logging.getLogger("podium")
 
 VERIFY_AFTER = 1.5  # seconds after an answer to look whether the prompt left the screen
+HOOK_GRACE = 3.0  # seconds after a hook's answer in which its dialog may still be on the screen
+HOOK_CHOICES = ("approve", "approve_session", "deny", "y", "a", "n")  # what a hook's permission request takes
 VERIFY_TRIES = 4  # looks again while nothing was printed (a slow program)
 CARD_SETTLE = 0.5  # a card younger than this may still be being written
 CARD_SCAN_EVERY = 1.0
@@ -67,6 +69,7 @@ class EscalationInbox:
         self.asked = asked  # a worker asked once more (its info changed)
         self.recognisers = recognisers
         self.rules = rules
+        self._hook_answered: dict[str, float] = {}  # worker -> when a hook's question of it was answered
         self.escalations: dict[str, Escalation] = {}
         self.counts: dict[str, int] = {}  # escalations per worker
         self._cards: dict[str, str] = {}  # card path -> escalation id
@@ -89,6 +92,7 @@ class EscalationInbox:
         table.add("answer", self.op_answer, Answer)
         table.add("escalate", self.op_escalate, Escalate)
         table.add("decision_wait", self.op_wait, DecisionWait)
+        table.add("withdraw", self.op_withdraw, Withdraw)
 
     # -- the records ------------------------------------------------------------------------
     def pending_for(self, name: str) -> Escalation | None:
@@ -97,6 +101,23 @@ class EscalationInbox:
             if esc.worker == name and esc.source == Source.SCREEN and esc.state in OPEN_ESCALATIONS:
                 return esc
         return None
+
+    def hook_asking(self, name: str) -> Escalation | None:
+        for esc in self.escalations.values():
+            if esc.worker == name and esc.source == Source.HOOK and esc.state == EscalationState.PENDING:
+                return esc
+        return None
+
+    def _take_over(self, name: str) -> None:
+        """A hook asks what the screen asked already: the screen's question gives way (an
+        answer already typed stands, and the hook is told so)."""
+        screen = self.pending_for(name)
+        if screen is None:
+            return
+        if screen.state != EscalationState.PENDING:
+            raise RequestError(f"{name}'s prompt was answered on its screen already ({(screen.answer or {}).get('choice')})")
+        screen.note = "taken over by the agent's own PermissionRequest hook (answered at the source)"
+        self._close(screen, EscalationState.RESOLVED)
 
     def _open(self, esc: Escalation) -> None:
         self.escalations[esc.id] = esc
@@ -137,6 +158,8 @@ class EscalationInbox:
     # -- prompts on a worker's screen ----------------------------------------------------------
     def check_prompts(self, worker: Asker) -> None:
         """After the screen changed: is an approval prompt on it now, or gone?"""
+        if self.hook_asking(worker.name) or time.monotonic() - self._hook_answered.get(worker.name, -HOOK_GRACE) < HOOK_GRACE:
+            return  # the agent's own hook asks for the dialog on its screen (or was just answered): one question, answered at the source
         lines, cursor_y = worker.screen_now()
         open_esc = self.pending_for(worker.name)
         if open_esc is not None:
@@ -238,7 +261,7 @@ class EscalationInbox:
             self.check_prompts(worker)  # a next prompt may be waiting already
 
     # -- answers ----------------------------------------------------------------------------------
-    async def deliver(self, esc: Escalation, choice: str, by: str, how: str) -> None:
+    async def deliver(self, esc: Escalation, choice: str, by: str, how: str, message: str | None = None) -> None:
         """Send the answer the way its source expects it. Raises RequestError if it cannot."""
         if esc.state != EscalationState.PENDING:
             who = (esc.answer or {}).get("by", "someone")
@@ -250,9 +273,13 @@ class EscalationInbox:
             self._send_keys(esc, worker, choice, by, how)
         elif esc.source == Source.CARD:
             await self._answer_card(esc, choice, by, how)
+        elif esc.source == Source.HOOK and choice not in HOOK_CHOICES:
+            raise RequestError(f"escalation {esc.id} (an agent's permission request) takes approve, approve_session or deny, not {choice!r}")
         else:
-            self._answered(esc, choice, by, how)
+            self._answered(esc, choice, by, how, **({"message": message} if message else {}))
             self._close(esc, EscalationState.RESOLVED)
+            if esc.source == Source.HOOK and esc.worker:
+                self._hook_answered[esc.worker] = time.monotonic()  # its dialog leaves the screen soon
 
     async def op_answer(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
         esc = self.escalations.get(req["escalation"])
@@ -260,10 +287,20 @@ class EscalationInbox:
             raise RequestError(f"no escalation {req['escalation']!r} (podium decisions lists them)")
         if esc.state == EscalationState.MALFORMED:
             raise RequestError(f"escalation {esc.id} is a malformed card: {esc.note}")
-        await self.deliver(esc, req["choice"], by=str(req.get("by") or client.kind), how=f"via {client.kind}")
+        await self.deliver(esc, req["choice"], by=str(req.get("by") or client.kind), how=f"via {client.kind}", message=req.get("message"))
         target = self.worker_named(esc.worker or "")
         if target is not None and esc.source != Source.SCREEN and target.state == WorkerState.WAITING and self.pending_for(target.name) is None:
             target.set_state(WorkerState.RUNNING, "decision answered")
+        return esc.public()
+
+    async def op_withdraw(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        """Whoever raised it no longer waits (a hook that gave up): it expires, unanswered."""
+        esc = self.escalations.get(req["escalation"])
+        if esc is None:
+            raise RequestError(f"no escalation {req['escalation']!r}")
+        if esc.state == EscalationState.PENDING:
+            esc.note = str(req.get("note") or f"withdrawn by {client.kind}")
+            self._close(esc, EscalationState.EXPIRED)
         return esc.public()
 
     async def op_decisions(self, client: Any, req: dict[str, Any]) -> list[dict[str, Any]]:
@@ -283,7 +320,10 @@ class EscalationInbox:
         tier = req.get("tier")
         if tier is not None and tier not in Tier.__members__.values():
             raise RequestError(f"tier must be {', '.join(Tier)}, not {tier!r}")
-        esc = Escalation(source=Source.PODIUM, worker=worker, question=req["question"], options=options)
+        source = Source.HOOK if req.get("source") == "hook" else Source.PODIUM
+        if source == Source.HOOK and worker is not None:
+            self._take_over(worker)
+        esc = Escalation(source=source, worker=worker, question=req["question"], options=options, command=req.get("command"), file=req.get("file"), reason=req.get("reason"))
         esc.tier = Tier(tier) if tier else tier_for(esc, self.rules)
         self._open(esc)
         return esc.public()

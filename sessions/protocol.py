@@ -240,6 +240,12 @@ class Answer(TypedDict):
     escalation: str
     choice: str
     by: NotRequired[str | None]
+    message: NotRequired[str | None]  # a deny's words for the agent (a hook's answer carries them)
+
+
+class Withdraw(TypedDict):
+    escalation: str
+    note: NotRequired[str]
 
 
 class Escalate(TypedDict):
@@ -247,6 +253,10 @@ class Escalate(TypedDict):
     worker: NotRequired[str | None]
     tier: NotRequired[str | None]
     options: NotRequired[list[dict[str, str]] | None]
+    source: NotRequired[Literal["podium", "hook"] | None]  # hook: an agent's PermissionRequest
+    command: NotRequired[str | None]  # what it asks to run or change (tier rules match on it)
+    file: NotRequired[str | None]
+    reason: NotRequired[str | None]
 
 
 class DecisionWait(TypedDict):

@@ -62,6 +62,7 @@ class Source(StrEnum):
     SCREEN = "screen"  # a prompt recognised on a worker's rendered screen
     CARD = "card"  # a decision card in decisions/pending/
     PODIUM = "podium"  # podium's own triggers, scripts, an orchestrator
+    HOOK = "hook"  # an agent's own PermissionRequest hook, answered as the hook's decision
 
 
 class EscalationState(StrEnum):

@@ -41,6 +41,7 @@ from .clients import ClientConn, ClientHub
 from .config import load_config
 from .frames import FrameClock
 from .holder_link import CONNECT_ERRORS, HolderLink, HolderRefused
+from .hooks import HookDesk
 from .inbox import EscalationInbox
 from .orchestrators import OrchestratorDesk
 from .plans import PlanRooms
@@ -128,6 +129,8 @@ class Supervisor:
         self.inbox.register(self.table)
         self.desk.register(self.table)
         OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast).register(self.table)
+        self.hooks = HookDesk(self.bb.root, self.bb.socket_path, self.journal, self.table.call, self.workers, lambda name: self._announce(self.workers[name]) if name in self.workers else None)
+        self.hooks.register(self.table)
 
     async def run(self, ready_fd: int = -1) -> int:
         """Serve until stopped (the lock is already ours)."""
@@ -324,6 +327,7 @@ class Supervisor:
             except FileNotFoundError:
                 pass
         worker.new_run(argv, TranscriptReader(worker.dir).size, resumed=divider is not None)
+        argv, env = self.hooks.bridge(worker.name, worker.mode, argv, env)  # (meta keeps the command as asked)
         self.save(worker)
         self._announce(worker)
         cols, rows = worker.screen.columns, worker.screen.lines
@@ -414,6 +418,7 @@ class Supervisor:
         asked = self.inbox.counts.get(worker.name, 0)
         info["promoted"] = self.desk.promoted_runs().get(worker.name, [])
         info["escalations"] = asked
+        info["hook"] = self.hooks.info(worker.name)
         info["escalation_rate"] = round(asked / worker.adapter.actions, 3) if worker.adapter.actions else None
         return info
 

@@ -17,8 +17,8 @@ from typing import Any
 
 # A turn: output items; "fail"; {"code", "message"}: an API error in the stream; {"status":
 # 429, "message"}: an HTTP error before any stream; {"hang": seconds}: a stream that starts
-# and then says nothing (a hung API call); {"slow": seconds, "items": [...]}: each event
-# of the answer that long after the one before.
+# and then says nothing (a hung API call); {"items": [...], "slow": seconds, "usage": (in,
+# out)}: each event of the answer that long after the one before, reporting that usage.
 Turn = list[dict[str, Any]] | str | dict[str, Any]
 
 _ids = itertools.count(1)
@@ -100,7 +100,7 @@ class FakeModel:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
 
-            def _answer(self, turn: Turn, events: Callable[[Turn], list[tuple[str, dict[str, Any]]]]) -> None:
+            def _answer(self, turn: Turn, events: Callable[..., list[tuple[str, dict[str, Any]]]]) -> None:
                 if isinstance(turn, dict) and "status" in turn:  # an HTTP error, as the APIs send one
                     kind = {429: "rate_limit_error", 529: "overloaded_error"}.get(int(turn["status"]), "api_error")
                     body = json.dumps({"type": "error", "error": {"type": kind, "code": kind, "message": turn.get("message", "")}}).encode()
@@ -117,8 +117,8 @@ class FakeModel:
                     model.hung.wait(float(turn["hang"]))
                     self.close_connection = True
                     return
-                if isinstance(turn, dict) and "slow" in turn:
-                    self._stream(events(turn["items"]), pause=float(turn["slow"]))
+                if isinstance(turn, dict) and "items" in turn:  # {"items", "slow"?, "usage"?}
+                    self._stream(events(turn["items"], turn.get("usage")), pause=float(turn.get("slow", 0)))
                     return
                 self._stream(events(turn))
 
@@ -158,7 +158,7 @@ class FakeModel:
             return turns.pop(0) if turns else [message("(the fake model has nothing more to say)")]
 
     # -- codex: the Responses API ---------------------------------------------------
-    def _codex_events(self, turn: Turn) -> list[tuple[str, dict[str, Any]]]:
+    def _codex_events(self, turn: Turn, usage: tuple[int, int] | None = None) -> list[tuple[str, dict[str, Any]]]:
         rid = f"resp_{next(_ids)}"
         events: list[tuple[str, dict[str, Any]]] = [
             ("response.created", {"type": "response.created", "response": {"id": rid}})
@@ -174,7 +174,7 @@ class FakeModel:
                 text = item["content"][0]["text"]
                 events.append(("response.output_text.delta", {"type": "response.output_text.delta", "output_index": index, "delta": text}))
             events.append(("response.output_item.done", {"type": "response.output_item.done", "output_index": index, "item": item}))
-        tin, tout = self.usage or (1200, 80)
+        tin, tout = usage or self.usage or (1200, 80)
         usage = {
             "input_tokens": tin,
             "input_tokens_details": {"cached_tokens": 200},
@@ -186,9 +186,9 @@ class FakeModel:
         return events
 
     # -- claude: the Messages API ---------------------------------------------------
-    def _claude_events(self, turn: Turn) -> list[tuple[str, dict[str, Any]]]:
+    def _claude_events(self, turn: Turn, usage: tuple[int, int] | None = None) -> list[tuple[str, dict[str, Any]]]:
         mid = f"msg_{next(_ids)}"
-        tin, tout = self.usage or (900, 40)
+        tin, tout = usage or self.usage or (900, 40)
         usage = {"input_tokens": tin, "output_tokens": tout, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         events: list[tuple[str, dict[str, Any]]] = [
             (

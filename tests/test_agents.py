@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from podium.sessions.blackboard import read_journal
 from conftest import ROOT, eventually, eventually_sync, kill_everything_under, podium_cli, screen_text, shows
 from fake_model import FakeModel, claude_text, claude_tool, codex_home, message, shell_call
 
@@ -39,6 +41,11 @@ async def type_and_enter(client, worker: str, text: str) -> None:
     # arriving together as a paste (a newline in the prompt), not as a submit.
     await asyncio.sleep(0.3)
     client.send_keys(worker, b"\r")
+
+
+async def _hook_activity(client, worker: str, activity: str):
+    hook = {w["name"]: w for w in await client.request("ls")}[worker].get("hook") or {}
+    return hook if hook.get("activity") == activity and hook.get("source", "").startswith("hook:") else None
 
 
 async def first_decision(client, worker: str):
@@ -265,9 +272,12 @@ async def test_real_interactive_codex_in_a_pane(workspace, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("path", ["hook", "screen"])
 @pytest.mark.parametrize("choice", ["approve", "deny"])
-async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspace, tmp_path, choice):
-    """codex asks to run an escalated command → the inbox has it → y runs it, n does not."""
+async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspace, tmp_path, choice, path):
+    """codex asks to run an escalated command → the inbox has it → y runs it, n does not.
+    Through codex's own PermissionRequest hook (the answer is the hook's decision, no keys),
+    or, with podium's hook socket gone, through the screen (the answer is keystrokes)."""
     from conftest import shut_down
 
     from podium.sessions.client import connect_or_start
@@ -276,7 +286,7 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
     target.parent.mkdir()
     turns = [[shell_call(f"touch {target}", escalate="Need to create a file outside the workspace")], [message("Done.")], [message("Done.")]]
     with FakeModel(codex_turns=turns) as fm:
-        env = {**os.environ, **codex_home(tmp_path / "codex-home", fm.port)}
+        env = {**os.environ, **codex_home(tmp_path / "codex-home", fm.port), **({"PODIUM_HOOK_SOCKET": str(tmp_path / "gone.sock")} if path == "screen" else {})}
         client, _ = await connect_or_start(workspace, client="test")
         try:
             argv = [CODEX, "--no-daemon", "-a", "on-request", "-s", "workspace-write"]
@@ -285,13 +295,17 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
             await eventually(lambda: shows(client, "ix", "Ask Codex to do anything"), what="codex's prompt", show=lambda: screen_text(client, "ix"))
             await type_and_enter(client, "ix", "please escalate")
             esc = await first_decision(client, "ix")
-            assert (esc["recogniser"], esc["command"], esc["reason"]) == ("codex-exec", f"touch {target}", "Need to create a file outside the workspace")
-            assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "waiting"
+            assert (esc["source"], esc["command"], esc["reason"]) == (path, f"touch {target}", "Need to create a file outside the workspace")
+            assert esc["recogniser"] == (None if path == "hook" else "codex-exec")
+            listed = {w["name"]: w for w in await client.request("ls")}["ix"]
+            assert listed["state"] == "waiting"
+            if path == "hook":
+                assert listed["hook"]["source"].startswith("hook:PermissionRequest ") and listed["hook"]["activity"] == "waiting for permission", listed["hook"]
             answered = await client.request("answer", escalation=esc["id"], choice=choice)
-            assert answered["answer"]["keys"] == ("y" if choice == "approve" else "\x1b").encode().hex()
+            assert answered["answer"].get("keys") == (None if path == "hook" else ("y" if choice == "approve" else "\x1b").encode().hex())
             assert (await resolved(client, esc["id"]))["state"] == "resolved"
             # codex says what became of the command: wait for that, then look at the file.
-            outcome = APPROVED if choice == "approve" else DENIED
+            outcome = APPROVED if choice == "approve" else DENIED if path == "screen" else "denied by the person in podium"  # (codex: "Blocked by hook")
             await eventually(lambda: shows(client, "ix", outcome), what=f"codex showing {outcome!r}", show=lambda: screen_text(client, "ix"))
             assert target.exists() == (choice == "approve")
             assert {w["name"]: w for w in await client.request("ls")}["ix"]["state"] == "running"
@@ -300,7 +314,11 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
 
 
 @pytest.mark.slow
-async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp_path):
+@pytest.mark.parametrize("path,choice", [("hook", "approve"), ("hook", "deny"), ("screen", "approve")])
+async def test_real_interactive_claude_permission_prompt_answered(workspace, tmp_path, path, choice):
+    """claude asks to run Bash: through its PermissionRequest hook the inbox's answer is the
+    hook's decision (approve runs it, deny tells claude why); with podium's hook socket
+    gone, claude's own dialog is caught on the screen and answered with keys."""
     from conftest import shut_down
     from fake_model import has_tool_result, last_user_text
 
@@ -323,7 +341,7 @@ async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp
 
     def model(body):
         if has_tool_result(body):
-            return [claude_text("Done, the file exists.")]
+            return [claude_text("Done, the file exists." if target.exists() else "It was denied.")]
         if "Please run a command" in last_user_text(body) and body.get("tools"):
             return [claude_text("I'll run a command."), claude_tool("Bash", {"command": f"touch {target}", "description": "Make a file"})]
         return [claude_text("a title")]  # claude's side requests (a session title)
@@ -333,6 +351,7 @@ async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp
             **claude_env(tmp_path, fm),
             "ANTHROPIC_API_KEY": key,
             "CLAUDE_CONFIG_DIR": str(cfg),
+            **({"PODIUM_HOOK_SOCKET": str(tmp_path / "gone.sock")} if path == "screen" else {}),
         }
         client, _ = await connect_or_start(workspace, client="test")
         try:
@@ -341,12 +360,21 @@ async def test_real_interactive_claude_permission_prompt_approved(workspace, tmp
             await eventually(lambda: shows(client, "cl", "shortcuts"), what="claude's prompt", show=lambda: screen_text(client, "cl"))
             await type_and_enter(client, "cl", "Please run a command")
             esc = await first_decision(client, "cl")
-            assert (esc["recogniser"], esc["command"], esc["reason"]) == ("claude-bash", f"touch {target}", "Make a file")
+            assert (esc["source"], esc["command"], esc["reason"]) == (path, f"touch {target}", "Make a file")
+            assert esc["recogniser"] == ("claude-bash" if path == "screen" else None)
             assert not target.exists()
-            await client.request("answer", escalation=esc["id"], choice="approve")
-            await eventually(lambda: shows(client, "cl", "Done, the file exists."), what="claude's answer after the command", show=lambda: screen_text(client, "cl"))
-            assert target.exists()
+            await client.request("answer", escalation=esc["id"], choice=choice)
+            said = "Done, the file exists." if choice == "approve" else "It was denied."
+            await eventually(lambda: shows(client, "cl", said), what="claude's answer after the command", show=lambda: screen_text(client, "cl"))
+            assert target.exists() == (choice == "approve")
             done = await resolved(client, esc["id"])
-            assert done["state"] == "resolved" and done["answer"]["keys"] == b"1\r".hex()
+            assert done["state"] == "resolved" and done["answer"].get("keys") == (b"1\r".hex() if path == "screen" else None)
+            if path == "hook":  # one question for the prompt: the hook's, though claude's dialog shows too
+                asked = [e for e in await client.request("decisions", states="all") if e["worker"] == "cl"]
+                assert [(e["source"], e["state"]) for e in asked if e["state"] != "resolved" or e["source"] == "hook"] == [("hook", "resolved")], asked
+                events = [e["event"] for e in read_journal(workspace / ".podium/journal.jsonl")[0] if e["type"] == "hook" and e.get("worker") == "cl"]
+                assert events[0] == "SessionStart" and "UserPromptSubmit" in events and "PermissionRequest" in events, events
+                assert events.index("UserPromptSubmit") < events.index("PermissionRequest"), events
+                await eventually(lambda: _hook_activity(client, "cl", "idle"), what="claude idle again (its Stop hook)")
         finally:
             await shut_down(client, workspace)

@@ -101,8 +101,8 @@ async def test_a_budget_ceiling_interrupts_a_real_claude_and_the_person_decides(
     answers = iter([[claude_tool("Bash", {"command": "sleep 2; echo first"})], [claude_tool("Bash", {"command": "sleep 120"})]])
 
     def model(body):
-        if "previous run of this task was cut short" in last_user_text(body):
-            return [claude_text(REPORT.format(what="finished after more budget"))]
+        if "previous run of this task was cut short" in last_user_text(body):  # (a small answer: within the raise)
+            return {"items": [claude_text(REPORT.format(what="finished after more budget"))], "usage": (400, 100)}
         return next(answers, [claude_text("(nothing more)")])
 
     with FakeModel(claude_handler=model, usage=(5000, 100)) as fm:
@@ -261,7 +261,7 @@ async def test_a_budget_question_and_its_held_task_survive_a_supervisor_kill_9(w
 
     def model(body):
         if "previous run of this task was cut short" in last_user_text(body):
-            return [claude_text(REPORT.format(what="finished after the restart"))]
+            return {"items": [claude_text(REPORT.format(what="finished after the restart"))], "usage": (400, 100)}
         return next(answers, [claude_text("(nothing more)")])
 
     with FakeModel(claude_handler=model, usage=(5000, 100)) as fm:

@@ -1,0 +1,120 @@
+"""Issue 16's hook bridge from outside: the real `hook_client.py` run as the agents run it
+(a bare interpreter, JSON on stdin), against a real supervisor. Strangers and bad payloads
+are refused with a reason in the journal and cost the agent nothing; a permission request
+nobody answers gives up in its time and leaves the CLI to ask; the person's own claude
+hooks keep working beside podium's; a codex whose config has hooks of its own is read from
+its screen, and says why. (The approvals themselves: tests/test_agents.py, with the real
+interactive codex and claude, through their hooks and through the screen.)"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import eventually
+
+from podium.sessions import hooks, protocol
+from podium.sessions.blackboard import Blackboard, read_journal
+
+CLIENT = Path(hooks.__file__).with_name("hook_client.py")
+
+
+def run_hook(event: str, stdin: bytes, env: dict[str, str], timeout: float = 20) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-I", "-S", str(CLIENT), event], input=stdin, env=env, capture_output=True, timeout=timeout)
+    return done, time.monotonic() - started
+
+
+def hook_env(ws: Path, worker: str, token: str | None = None, wait: float = 600) -> dict[str, str]:
+    key = (ws / ".podium" / "hook.key").read_bytes()
+    mine = hmac.new(key, worker.encode(), hashlib.sha256).hexdigest()[:32]
+    return {
+        "PATH": os.environ["PATH"],
+        "PODIUM_HOOK_SOCKET": str(Blackboard(ws).socket_path),
+        "PODIUM_HOOK_WORKER": worker,
+        "PODIUM_HOOK_TOKEN": token or mine,
+        "PODIUM_HOOK_WAIT": str(wait),
+    }
+
+
+def refusals(ws: Path) -> list[str]:
+    return [e["refused"] for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "hook" and "refused" in e]
+
+
+def test_the_hook_client_speaks_the_supervisors_protocol_version():
+    spec = CLIENT.read_text()
+    assert f"PROTOCOL_VERSION = {protocol.PROTOCOL_VERSION}" in spec
+
+
+async def test_strangers_and_bad_payloads_are_refused_with_a_reason_and_cost_nothing(supervised):
+    ws, client = supervised
+    await client.request("spawn", name="w", argv=["sleep", "30"])
+    good = json.dumps({"session_id": "s1", "hook_event_name": "Stop"}).encode()
+    done, _ = run_hook("Stop", good, hook_env(ws, "w"))
+    assert done.returncode == 0 and done.stdout == b""
+    listed = {w["name"]: w for w in await client.request("ls")}["w"]
+    assert listed["hook"]["activity"] == "idle" and listed["hook"]["source"].startswith("hook:Stop ") and listed["hook"]["session_id"] == "s1"
+    cases = [
+        ("Stop", good, hook_env(ws, "nobody")),  # a worker that does not exist
+        ("Stop", good, hook_env(ws, "w", token="0" * 32)),  # not the token podium gave w's run
+        ("NoSuchEvent", good, hook_env(ws, "w")),
+        ("Stop", b"{not json", hook_env(ws, "w")),
+        ("Stop", b"x" * (2 * 1024 * 1024), hook_env(ws, "w")),  # past the client's 1 MiB
+    ]
+    for event, stdin, env in cases:
+        done, took = run_hook(event, stdin, env)
+        assert done.returncode == 0 and done.stdout == b"", (event, done)  # the agent goes on as without a hook
+        assert took < 5, f"a refused hook kept the agent {took:.1f} s"
+    said = refusals(ws)
+    assert len(said) == 5, said
+    assert "from an unknown worker" in said[0] and "from a wrong token" in said[1] and "unknown event 'NoSuchEvent'" in said[2]
+    assert "a malformed payload" in said[3] and "an oversized payload" in said[4]
+
+
+async def test_a_permission_request_nobody_answers_gives_up_in_its_time_and_withdraws(supervised):
+    ws, client = supervised
+    await client.request("spawn", name="w", argv=["sleep", "30"])
+    ask = json.dumps({"tool_name": "Bash", "tool_input": {"command": "rm -rf build", "description": "clean"}}).encode()
+    done, took = run_hook("PermissionRequest", ask, hook_env(ws, "w", wait=1.5))
+    assert done.returncode == 0 and done.stdout == b"" and took < 6, (done, took)  # nothing: the CLI asks on its own screen
+    (esc,) = [e for e in await client.request("decisions", states="all") if e["worker"] == "w"]
+    assert (esc["source"], esc["command"], esc["reason"]) == ("hook", "rm -rf build", "clean")
+    await eventually(lambda: _state(client, esc["id"], "expired"), what="the unanswered question withdrawn")
+    assert {w["name"]: w for w in await client.request("ls")}["w"]["state"] == "running"
+
+
+async def test_no_supervisor_costs_the_agent_nothing(tmp_path):
+    env = {"PATH": os.environ["PATH"], "PODIUM_HOOK_SOCKET": str(tmp_path / "gone.sock"), "PODIUM_HOOK_WORKER": "w", "PODIUM_HOOK_TOKEN": "x" * 32}
+    done, took = run_hook("PermissionRequest", b"{}", env)
+    assert done.returncode == 0 and done.stdout == b"" and took < 2, (done, took)
+    done, _ = run_hook("Stop", b"{}", {"PATH": os.environ["PATH"]})  # not a run podium started
+    assert done.returncode == 0 and done.stdout == b""
+
+
+async def _state(client, esc_id: str, state: str):
+    (esc,) = [e for e in await client.request("decisions", states="all") if e["id"] == esc_id]
+    return esc if esc["state"] == state else None
+
+
+@pytest.mark.slow
+async def test_a_codex_with_hooks_of_its_own_is_read_from_its_screen_and_says_why(supervised, tmp_path):
+    from fake_model import FakeModel, codex_home
+    from test_agents import CODEX
+
+    ws, client = supervised
+    with FakeModel() as fm:
+        env = {**os.environ, **codex_home(tmp_path / "codex-home", fm.port)}
+        config = tmp_path / "codex-home" / "config.toml"
+        config.write_text(config.read_text() + '\n[[hooks.Stop]]\nhooks = [{ type = "command", command = "true" }]\n')
+        await client.request("spawn", name="cx", argv=[CODEX, "--no-daemon"], env=env, cwd=str(ws))
+        listed = {w["name"]: w for w in await client.request("ls")}["cx"]
+        assert listed["hook"]["path"] == "screen" and "has hooks of its own" in listed["hook"]["source"], listed["hook"]
+        assert str(config) in listed["hook"]["source"]
+        await client.request("kill", worker="cx", grace=1.0)

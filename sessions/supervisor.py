@@ -125,12 +125,10 @@ class Supervisor:
         self.inbox = EscalationInbox(self.bb.root / "decisions", self.journal, self.disk, self.workers.get, publish, asked, self.config.recognisers, self.config.rules)
         self.desk = ResultDesk(CuratedResult(self.bb.root / "result.md"), self.disk, self.journal, self._last_message, self._result_changed)
         self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast, self.config.budget)
-        WorkerOps(self).register(self.table)
-        self.inbox.register(self.table)
-        self.desk.register(self.table)
-        OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast).register(self.table)
         self.hooks = HookDesk(self.bb.root, self.bb.socket_path, self.journal, self.table.call, self.workers, lambda name: self._announce(self.workers[name]) if name in self.workers else None)
-        self.hooks.register(self.table)
+        orchestrators = OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast)
+        for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks):
+            room.register(self.table)
 
     async def run(self, ready_fd: int = -1) -> int:
         """Serve until stopped (the lock is already ours)."""
@@ -269,18 +267,10 @@ class Supervisor:
         return exec_id, f"exec-{exec_id}"
 
     async def spawn(
-        self,
-        name: str,
-        argv: list[str],
-        kind: str | None = None,
-        cwd: str | None = None,
-        env: dict[str, str] | None = None,
-        cols: int = 120,
-        rows: int = 40,
-        exec_id: int | None = None,
-        unread: bool = False,
+        self, name: str, argv: list[str], kind: str | None = None, cwd: str | None = None, env: dict[str, str] | None = None,
+        cols: int = 120, rows: int = 40, exec_id: int | None = None, unread: bool = False,
         by: str | None = None,  # who asked (a client's kind: cli, app, plan, mcp…): the list and ls say so
-    ) -> Worker:
+    ) -> Worker:  # fmt: skip
         if not WORKER_NAME_RE.match(name):
             raise RequestError(f"bad worker name {name!r}: letters, digits, '.', '_' and '-', at most 64")
         existing = self.workers.get(name)

@@ -190,6 +190,16 @@ def test_missing_agent_binary_and_resume_without_an_id(ws):
     assert r.returncode == 1 and "no conversation to resume" in r.stderr
 
 
+def interactive_claude_env(tmp_path: Path, workspace: Path, fm: FakeModel) -> dict[str, str]:
+    """claude_env, and what the interactive TUI needs to start without onboarding, key or
+    trust dialogs (in its config dir's .claude.json)."""
+    env = claude_env(tmp_path, fm)
+    key = env["ANTHROPIC_API_KEY"] = "sk-ant-fake-key-for-podium-tests-0123456789"
+    state = {"hasCompletedOnboarding": True, "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []}, "projects": {str(workspace): {"hasTrustDialogAccepted": True}}}
+    (Path(env["CLAUDE_CONFIG_DIR"]) / ".claude.json").write_text(json.dumps(state))
+    return env
+
+
 def claude_env(tmp_path: Path, fm: FakeModel) -> dict[str, str]:
     cfg = tmp_path / "claude-config"
     cfg.mkdir(exist_ok=True)
@@ -325,19 +335,6 @@ async def test_real_interactive_claude_permission_prompt_answered(workspace, tmp
     from podium.sessions.client import connect_or_start
 
     target = workspace / "made_by_claude.txt"
-    key = "sk-ant-fake-key-for-podium-tests-0123456789"
-    cfg = tmp_path / "claude-config"
-    cfg.mkdir()
-    # What the interactive TUI needs to start without onboarding, key or trust dialogs.
-    (cfg / ".claude.json").write_text(
-        json.dumps(
-            {
-                "hasCompletedOnboarding": True,
-                "customApiKeyResponses": {"approved": [key[-20:]], "rejected": []},
-                "projects": {str(workspace): {"hasTrustDialogAccepted": True}},
-            }
-        )
-    )
 
     def model(body):
         if has_tool_result(body):
@@ -347,12 +344,7 @@ async def test_real_interactive_claude_permission_prompt_answered(workspace, tmp
         return [claude_text("a title")]  # claude's side requests (a session title)
 
     with FakeModel(claude_handler=model) as fm:
-        env = {
-            **claude_env(tmp_path, fm),
-            "ANTHROPIC_API_KEY": key,
-            "CLAUDE_CONFIG_DIR": str(cfg),
-            **({"PODIUM_HOOK_SOCKET": str(tmp_path / "gone.sock")} if path == "screen" else {}),
-        }
+        env = {**interactive_claude_env(tmp_path, workspace, fm), **({"PODIUM_HOOK_SOCKET": str(tmp_path / "gone.sock")} if path == "screen" else {})}
         client, _ = await connect_or_start(workspace, client="test")
         try:
             await client.request("spawn", name="cl", argv=[CLAUDE], env=env, cwd=str(workspace))

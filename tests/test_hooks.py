@@ -118,3 +118,32 @@ async def test_a_codex_with_hooks_of_its_own_is_read_from_its_screen_and_says_wh
         assert listed["hook"]["path"] == "screen" and "has hooks of its own" in listed["hook"]["source"], listed["hook"]
         assert str(config) in listed["hook"]["source"]
         await client.request("kill", worker="cx", grace=1.0)
+
+
+@pytest.mark.slow
+async def test_the_persons_own_claude_hooks_keep_working_beside_podiums(supervised, tmp_path):
+    """The person's settings.json has a Stop hook of their own: podium's hooks come with the
+    run (--settings), the person's file is not touched, and both fire."""
+    from fake_model import FakeModel, claude_text
+    from test_agents import CLAUDE, interactive_claude_env, screen_text, shows, type_and_enter
+
+    ws, client = supervised
+    marker = tmp_path / "their-stop-hook-ran"
+    with FakeModel(claude_handler=lambda body: [claude_text("hello from claude")]) as fm:
+        env = {**os.environ, **interactive_claude_env(tmp_path, ws, fm)}
+        theirs = Path(env["CLAUDE_CONFIG_DIR"]) / "settings.json"
+        theirs.write_text(json.dumps({"hooks": {"Stop": [{"hooks": [{"type": "command", "command": f"touch {marker}"}]}]}}))
+        before = theirs.read_bytes()
+        await client.request("spawn", name="cl", argv=[CLAUDE], env=env, cwd=str(ws))
+        await eventually(lambda: shows(client, "cl", "shortcuts"), what="claude's prompt", show=lambda: screen_text(client, "cl"))
+        await type_and_enter(client, "cl", "say hello")
+        await eventually(lambda: marker.exists(), what="the person's own Stop hook", show=lambda: screen_text(client, "cl"))
+        events = await eventually(lambda: _events(ws, "cl", "Stop"), what="podium's Stop hook too")
+        assert events[0] == "SessionStart" and "UserPromptSubmit" in events, events
+        assert theirs.read_bytes() == before, "podium changed the person's settings.json"
+        await client.request("kill", worker="cl", grace=1.0)
+
+
+def _events(ws: Path, worker: str, last: str) -> list[str] | None:
+    events = [e["event"] for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "hook" and e.get("worker") == worker and "event" in e]
+    return events if last in events else None

@@ -242,3 +242,23 @@ def _key(path: Path) -> bytes:
         finally:
             os.close(fd)
         return key
+
+
+def evidence(info: dict[str, Any], hook: dict[str, Any] | None, asking: str | None) -> str:
+    """Where a worker's state comes from, in a few words: `hook:PermissionRequest 12:03:41`,
+    `screen:claude-bash`, `events:turn.completed · exit 0`, `SIGSTOP`, `process running`."""
+    state = info.get("state")
+    if asking:
+        return asking
+    if state in ENDED:
+        agent = info.get("agent") or {}
+        said = "events:turn.failed" if agent.get("turn_failed") else "events:turn.completed" if agent.get("turn_completed") else f"events:result {agent['result_subtype']}" if agent.get("result_subtype") else None
+        ending = f"signal {info['exit_signal']}" if info.get("exit_signal") else f"exit {info['exit_code']}" if info.get("exit_code") is not None else "holder gone" if state == WorkerState.LOST else None
+        return " · ".join(p for p in (said, ending) if p) or str(state)
+    if state == WorkerState.PAUSED:
+        return "SIGSTOP"
+    if hook and hook.get("path") == "hooks":
+        return str(hook["source"])
+    if info.get("mode") in ("codex", "claude"):
+        return f"screen:{info['mode']}" + (f" ({hook['source']})" if hook else "")
+    return "process running"

@@ -102,6 +102,14 @@ class EscalationInbox:
                 return esc
         return None
 
+    def asking(self, name: str) -> str | None:
+        """What a worker waits on, named by where the question came from."""
+        hook = self.hook_asking(name)
+        if hook is not None:
+            return f"hook:PermissionRequest {hook.created[11:19]}"
+        screen = self.pending_for(name)
+        return f"screen:{screen.recogniser.name}" if screen is not None and screen.recogniser is not None else None
+
     def hook_asking(self, name: str) -> Escalation | None:
         for esc in self.escalations.values():
             if esc.worker == name and esc.source == Source.HOOK and esc.state == EscalationState.PENDING:

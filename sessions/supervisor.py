@@ -41,7 +41,7 @@ from .clients import ClientConn, ClientHub
 from .config import load_config
 from .frames import FrameClock
 from .holder_link import CONNECT_ERRORS, HolderLink, HolderRefused
-from .hooks import HookDesk
+from .hooks import HookDesk, evidence
 from .inbox import EscalationInbox
 from .orchestrators import OrchestratorDesk
 from .plans import PlanRooms
@@ -408,7 +408,7 @@ class Supervisor:
         asked = self.inbox.counts.get(worker.name, 0)
         info["promoted"] = self.desk.promoted_runs().get(worker.name, [])
         info["escalations"] = asked
-        info["hook"] = self.hooks.info(worker.name)
+        info["evidence"] = evidence(info, info.setdefault("hook", self.hooks.info(worker.name)), self.inbox.asking(worker.name))
         info["escalation_rate"] = round(asked / worker.adapter.actions, 3) if worker.adapter.actions else None
         return info
 

@@ -48,6 +48,17 @@ async def _hook_activity(client, worker: str, activity: str):
     return hook if hook.get("activity") == activity and hook.get("source", "").startswith("hook:") else None
 
 
+async def decision_from(client, worker: str, source: str):
+    """The open question of `worker` that came from `source` (claude shows its dialog while
+    its hook asks: the screen's question may come first and give way to the hook's)."""
+
+    async def look():
+        found = [e for e in await client.request("decisions") if e["worker"] == worker and e["source"] == source and e["state"] == "pending"]
+        return found[0] if found else None
+
+    return await eventually(look, what=f"a {source} question from {worker}", show=lambda: screen_text(client, worker))
+
+
 async def first_decision(client, worker: str):
     items = await eventually(lambda: client.request("decisions"), what=f"an escalation from {worker}", show=lambda: screen_text(client, worker))
     return items[0]
@@ -304,11 +315,12 @@ async def test_real_interactive_codex_escalation_answered_from_the_inbox(workspa
 
             await eventually(lambda: shows(client, "ix", "Ask Codex to do anything"), what="codex's prompt", show=lambda: screen_text(client, "ix"))
             await type_and_enter(client, "ix", "please escalate")
-            esc = await first_decision(client, "ix")
+            esc = await decision_from(client, "ix", path)
             assert (esc["source"], esc["command"], esc["reason"]) == (path, f"touch {target}", "Need to create a file outside the workspace")
             assert esc["recogniser"] == (None if path == "hook" else "codex-exec")
             listed = {w["name"]: w for w in await client.request("ls")}["ix"]
             assert listed["state"] == "waiting"
+            assert listed["evidence"].startswith("hook:PermissionRequest " if path == "hook" else "screen:codex-exec"), listed["evidence"]
             if path == "hook":
                 assert listed["hook"]["source"].startswith("hook:PermissionRequest ") and listed["hook"]["activity"] == "waiting for permission", listed["hook"]
             answered = await client.request("answer", escalation=esc["id"], choice=choice)
@@ -351,7 +363,7 @@ async def test_real_interactive_claude_permission_prompt_answered(workspace, tmp
 
             await eventually(lambda: shows(client, "cl", "shortcuts"), what="claude's prompt", show=lambda: screen_text(client, "cl"))
             await type_and_enter(client, "cl", "Please run a command")
-            esc = await first_decision(client, "cl")
+            esc = await decision_from(client, "cl", path)
             assert (esc["source"], esc["command"], esc["reason"]) == (path, f"touch {target}", "Make a file")
             assert esc["recogniser"] == ("claude-bash" if path == "screen" else None)
             assert not target.exists()
@@ -363,7 +375,9 @@ async def test_real_interactive_claude_permission_prompt_answered(workspace, tmp
             assert done["state"] == "resolved" and done["answer"].get("keys") == (b"1\r".hex() if path == "screen" else None)
             if path == "hook":  # one question for the prompt: the hook's, though claude's dialog shows too
                 asked = [e for e in await client.request("decisions", states="all") if e["worker"] == "cl"]
-                assert [(e["source"], e["state"]) for e in asked if e["state"] != "resolved" or e["source"] == "hook"] == [("hook", "resolved")], asked
+                assert [(e["source"], e["state"]) for e in asked if e["source"] == "hook" or e["state"] != "resolved"] == [("hook", "resolved")], asked
+                gave_way = [e for e in asked if e["source"] == "screen"]  # (a dialog seen before the hook's question came)
+                assert all("taken over by the agent's own PermissionRequest hook" in e["note"] for e in gave_way), gave_way
                 events = [e["event"] for e in read_journal(workspace / ".podium/journal.jsonl")[0] if e["type"] == "hook" and e.get("worker") == "cl"]
                 assert events[0] == "SessionStart" and "UserPromptSubmit" in events and "PermissionRequest" in events, events
                 assert events.index("UserPromptSubmit") < events.index("PermissionRequest"), events

@@ -61,6 +61,7 @@ async def test_strangers_and_bad_payloads_are_refused_with_a_reason_and_cost_not
     assert done.returncode == 0 and done.stdout == b""
     listed = {w["name"]: w for w in await client.request("ls")}["w"]
     assert listed["hook"]["activity"] == "idle" and listed["hook"]["source"].startswith("hook:Stop ") and listed["hook"]["session_id"] == "s1"
+    assert listed["evidence"] == listed["hook"]["source"], listed["evidence"]
     cases = [
         ("Stop", good, hook_env(ws, "nobody")),  # a worker that does not exist
         ("Stop", good, hook_env(ws, "w", token="0" * 32)),  # not the token podium gave w's run
@@ -88,6 +89,9 @@ async def test_a_permission_request_nobody_answers_gives_up_in_its_time_and_with
     assert (esc["source"], esc["command"], esc["reason"]) == ("hook", "rm -rf build", "clean")
     await eventually(lambda: _state(client, esc["id"], "expired"), what="the unanswered question withdrawn")
     assert {w["name"]: w for w in await client.request("ls")}["w"]["state"] == "running"
+    await client.request("kill", worker="w", grace=0.5, wait=True)
+    ended = {w["name"]: w for w in await client.request("ls")}["w"]
+    assert ended["evidence"] in ("signal 1", "signal 15", "exit 129", "exit 143"), ended  # the ending says how it is known
 
 
 async def test_no_supervisor_costs_the_agent_nothing(tmp_path):

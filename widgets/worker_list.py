@@ -32,6 +32,14 @@ STATE_STYLE = {
 COLUMNS = ("#", "worker", "task", "kind", "state", "why", "elapsed", "output", "exit", "tokens", "asked")
 
 
+def why(w: dict[str, Any]) -> Text:
+    """Its reason; for a live agent whose hooks report, what it does and the event that said so."""
+    hook = w.get("hook") or {}
+    if hook.get("path") == "hooks" and w.get("state") in ("running", "waiting"):
+        return Text(safe_text(f"{hook.get('activity')} · {hook.get('source', '').removeprefix('hook:')}")[:40], style="dim")
+    return Text(safe_text(w.get("reason", ""))[:28], style="dim")
+
+
 def escalation_rate(w: dict[str, Any]) -> Text:
     """How often the worker asks: count, and the share of its actions (10-15 % is the
     guides' sweet spot: fewer may mean it acts unchecked, more that it cannot work alone)."""
@@ -89,7 +97,7 @@ class WorkerList(DataTable):
             self.task_text(w["name"]),
             w.get("kind", ""),
             Text(state + (f" · {failure[0]}" if (failure := classify(w)) else ""), style=STATE_STYLE.get(state, "")),
-            Text("⚠ " + safe_text(w["warnings"][-1])[:40], style="bold yellow") if w.get("warnings") else Text(safe_text(w.get("reason", ""))[:28], style="dim"),
+            Text("⚠ " + safe_text(w["warnings"][-1])[:40], style="bold yellow") if w.get("warnings") else why(w),
             units.elapsed(w, now),
             units.age(w.get("last_output"), now),
             "-" if exit_code is None else str(exit_code),

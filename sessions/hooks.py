@@ -79,7 +79,7 @@ class HookDesk:
         journal: Journal,
         call: Callable[..., Awaitable[Any]],
         workers: Mapping[str, Any],
-        changed: Callable[[str], None],
+        changed: Callable[[str], None],  # a worker's activity or conversation changed: save it, tell the clients
         wait: float = DEFAULT_WAIT,
     ):
         self.socket_path = socket_path
@@ -149,6 +149,10 @@ class HookDesk:
         at = time.strftime("%H:%M:%S")
         session = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
         self.seen[name] = {"activity": activity, "source": f"hook:{event} {at}", "at": time.time(), "session_id": session or (self.seen.get(name) or {}).get("session_id")}
+        adapter = getattr(worker, "adapter", None)
+        if session and adapter is not None and adapter.session_id != session:  # the ledger: a new conversation, or a fork (/clear)
+            self.journal.write("session", name, session_id=session, was=adapter.session_id, event=event, source=str(payload.get("source") or ""))
+            adapter.session_id = session
         tool = payload.get("tool_name")
         self.journal.write("hook", name, event=event, activity=activity, **({"tool": str(tool)[:80]} if tool else {}), **({"session_id": session} if session else {}))
         self.changed(name)

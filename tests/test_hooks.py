@@ -151,3 +151,39 @@ async def test_the_persons_own_claude_hooks_keep_working_beside_podiums(supervis
 def _events(ws: Path, worker: str, last: str) -> list[str] | None:
     events = [e["event"] for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "hook" and e.get("worker") == worker and "event" in e]
     return events if last in events else None
+
+
+@pytest.mark.slow
+async def test_the_session_ledger_resumes_a_lost_claude_in_its_own_conversation(supervised, tmp_path):
+    """claude's SessionStart hook names its session: podium records it (the journal keeps
+    each change), and after its holder is killed the worker, lost, resumes that very
+    conversation (`--resume ID`, not `--continue`, which could pick another's)."""
+    import signal
+
+    from fake_model import FakeModel, claude_text, last_user_text
+    from test_agents import CLAUDE, interactive_claude_env, screen_text, shows, type_and_enter
+
+    ws, client = supervised
+    with FakeModel(claude_handler=lambda body: [claude_text("noted the LEDGER-WORD" if "LEDGER-WORD" in last_user_text(body) else "a title")]) as fm:
+        env = {**os.environ, **interactive_claude_env(tmp_path, ws, fm)}
+        await client.request("spawn", name="cl", argv=[CLAUDE], env=env, cwd=str(ws))
+        await eventually(lambda: shows(client, "cl", "shortcuts"), what="claude's prompt", show=lambda: screen_text(client, "cl"))
+        await type_and_enter(client, "cl", "remember LEDGER-WORD")
+        await eventually(lambda: shows(client, "cl", "noted the LEDGER-WORD"), what="claude's answer", show=lambda: screen_text(client, "cl"))
+        listed = {w["name"]: w for w in await client.request("ls")}["cl"]
+        session = listed["session_id"]
+        assert session and listed["hook"]["session_id"] == session, listed
+        ledger = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "session"]
+        assert ledger[0]["session_id"] == session and ledger[0]["worker"] == "cl", ledger
+        os.kill(listed["holder_pid"], signal.SIGKILL)
+        os.kill(listed["pid"], signal.SIGKILL)
+        await eventually(lambda: _in_state(client, "cl", "lost"), what="cl lost with its holder")
+        await client.request("resume", worker="cl", prompt="")
+        (resumed,) = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "resume"]
+        assert resumed["command"][:3] == [CLAUDE, "--resume", session], resumed["command"]
+        await eventually(lambda: shows(client, "cl", "remember LEDGER-WORD"), what="the same conversation back on the screen", show=lambda: screen_text(client, "cl"))
+        await client.request("kill", worker="cl", grace=1.0)
+
+
+async def _in_state(client, name: str, state: str):
+    return any(w["name"] == name and w["state"] == state for w in await client.request("ls"))

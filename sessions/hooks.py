@@ -20,6 +20,7 @@ why, and the screen is read instead.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -54,6 +55,7 @@ EVENTS = (*ACTIVITY, "Notification")
 CLAUDE_EVENTS = EVENTS
 CODEX_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop")
 DEFAULT_WAIT = 600.0  # seconds a PermissionRequest waits for the person before the CLI asks itself
+CONTRADICTION = 3.0  # seconds a prompt on the screen may go unreported by a hooked agent's hooks
 OPTIONS = [
     {"key": "y", "label": "approve"},
     {"key": "a", "label": "approve for the session"},
@@ -148,7 +150,7 @@ class HookDesk:
         activity = NOTIFICATIONS.get(str(payload.get("notification_type") or payload.get("matcher") or ""), "notified") if event == "Notification" else ACTIVITY[event]
         at = time.strftime("%H:%M:%S")
         session = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
-        self.seen[name] = {"activity": activity, "source": f"hook:{event} {at}", "at": time.time(), "session_id": session or (self.seen.get(name) or {}).get("session_id")}
+        self.seen[name] = {"activity": activity, "source": f"hook:{event} {at}", "event": event, "at": time.time(), "session_id": session or (self.seen.get(name) or {}).get("session_id")}
         adapter = getattr(worker, "adapter", None)
         if session and adapter is not None and adapter.session_id != session:  # the ledger: a new conversation, or a fork (/clear)
             self.journal.write("session", name, session_id=session, was=adapter.session_id, event=event, source=str(payload.get("source") or ""))
@@ -192,10 +194,30 @@ class HookDesk:
             return {}
         return {"stdout": _decision(CHOICES.get(str(answer.get("choice")), "deny"), payload, answer.get("message"))}
 
+    # -- when the screen says otherwise ---------------------------------------------------------------------
+    def screen_asked(self, name: str, what: str) -> None:
+        """The screen shows a prompt (the inbox saw it): a hooked agent's PermissionRequest
+        should say so within CONTRADICTION seconds; if it does not, its hooks are not to be
+        trusted for it, and the screen is read from now on."""
+        seen = self.seen.get(name)
+        if seen is None or name in self.off:
+            return
+        asked_at = time.time()
+
+        def judge() -> None:
+            last = self.seen.get(name) or {}
+            if name in self.off or (last.get("event") == "PermissionRequest" and last.get("at", 0) >= asked_at - CONTRADICTION):
+                return
+            self.off[name] = f"the screen showed a prompt ({what[:80]}) its hooks did not report for {CONTRADICTION:g} s: the screen is read for it now"
+            self.journal.write("hook", name, contradicted=self.off[name])
+            self.changed(name)
+
+        asyncio.get_running_loop().call_later(CONTRADICTION, judge)
+
     # -- what the list and `ls` show ------------------------------------------------------------------
     def info(self, name: str) -> dict[str, Any] | None:
         if name in self.off:
-            return {"activity": "unknown", "source": f"hooks off: {self.off[name]}", "path": "screen"}
+            return {"activity": "unknown", "source": f"hooks off: {self.off[name]}", "path": "screen", "session_id": (self.seen.get(name) or {}).get("session_id")}
         seen = self.seen.get(name)
         if seen is None:
             return None

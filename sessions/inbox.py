@@ -70,6 +70,7 @@ class EscalationInbox:
         self.recognisers = recognisers
         self.rules = rules
         self._hook_answered: dict[str, float] = {}  # worker -> when a hook's question of it was answered
+        self.screen_asked: Callable[[str, str], None] | None = None  # a screen prompt opened (the hooks room judges its hooks)
         self.escalations: dict[str, Escalation] = {}
         self.counts: dict[str, int] = {}  # escalations per worker
         self._cards: dict[str, str] = {}  # card path -> escalation id
@@ -210,6 +211,8 @@ class EscalationInbox:
             )
             esc.tier = tier_for(esc, self.rules)
             self._open(esc)
+            if self.screen_asked is not None:
+                self.screen_asked(worker.name, esc.command or esc.file or esc.question)
             if esc.tier == Tier.GATE:
                 worker.set_state(WorkerState.WAITING, f"approval: {esc.command or esc.file or esc.question}"[:120])
             else:  # autonomous and notify: podium answers yes itself, and says so

@@ -126,6 +126,7 @@ class Supervisor:
         self.desk = ResultDesk(CuratedResult(self.bb.root / "result.md"), self.disk, self.journal, self._last_message, self._result_changed)
         self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast, self.config.budget)
         self.hooks = HookDesk(self.bb.root, self.bb.socket_path, self.journal, self.table.call, self.workers, lambda name: (self.save(self.workers[name]), self._announce(self.workers[name])) if name in self.workers else None)
+        self.inbox.screen_asked = self.hooks.screen_asked
         orchestrators = OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast)
         for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks):
             room.register(self.table)

@@ -187,3 +187,36 @@ async def test_the_session_ledger_resumes_a_lost_claude_in_its_own_conversation(
 
 async def _in_state(client, name: str, state: str):
     return any(w["name"] == name and w["state"] == state for w in await client.request("ls"))
+
+
+async def test_a_prompt_its_hooks_do_not_report_hands_the_worker_to_the_screen(supervised, tmp_path):
+    """A 'claude' (a script run as one: podium gives it the hooks) whose SessionStart hook
+    reports, then draws claude's permission dialog without a PermissionRequest hook: a few
+    seconds on, podium says its hooks contradict its screen, and reads the screen for it."""
+    ws, client = supervised
+    fake = tmp_path / "claude"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo '{{\"session_id\": \"s-fake\"}}' | {sys.executable} -I -S {CLIENT} SessionStart\n"
+        "printf 'Bash command\\n\\n  rm -rf build\\n  clean up\\n\\nDo you want to proceed?\\n> 1. Yes\\n  2. No\\n'\n"
+        "sleep 60\n"
+    )
+    fake.chmod(0o755)
+    await client.request("spawn", name="cl", argv=[str(fake)], kind="claude")
+    esc = await eventually(lambda: _screen_question(client, "cl"), what="the dialog caught on the screen")
+    assert esc["command"] == "rm -rf build"
+    hook = await eventually(lambda: _hook_off(client, "cl"), what="the hooks judged contradicted", timeout=10)
+    assert "its hooks did not report" in hook["source"] and hook["session_id"] == "s-fake", hook
+    listed = {w["name"]: w for w in await client.request("ls")}["cl"]
+    assert listed["evidence"] == "screen:claude-bash", listed["evidence"]
+    assert any("contradicted" in e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "hook")
+
+
+async def _screen_question(client, name: str):
+    found = [e for e in await client.request("decisions") if e["worker"] == name and e["source"] == "screen"]
+    return found[0] if found else None
+
+
+async def _hook_off(client, name: str):
+    hook = {w["name"]: w for w in await client.request("ls")}[name].get("hook") or {}
+    return hook if hook.get("path") == "screen" else None

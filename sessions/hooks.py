@@ -194,6 +194,17 @@ class HookDesk:
             return {}
         return {"stdout": _decision(CHOICES.get(str(answer.get("choice")), "deny"), payload, answer.get("message"))}
 
+    # -- after a reboot or a lost holder --------------------------------------------------------------------
+    async def offer_resumes(self) -> None:
+        """Agent workers found lost (their holders died, with the machine or alone) that know
+        their conversation: one notice in the inbox saying `r` resumes each in its own."""
+        lost = [w for w in self.workers.values() if w.state == WorkerState.LOST and getattr(w, "mode", "shell") != "shell" and w.adapter.session_id]
+        if not lost:
+            return
+        names = ", ".join(f"{w.name} ({w.mode} {w.adapter.session_id[:8]})" for w in lost)
+        self.journal.write("session", None, offered=[w.name for w in lost])
+        await self.call("escalate", question=f"{len(lost)} agent worker(s) lost their holders: {names}. `r` on each resumes its own conversation.", tier="notify", options=[{"key": "y", "label": "seen"}])
+
     # -- when the screen says otherwise ---------------------------------------------------------------------
     def screen_asked(self, name: str, what: str) -> None:
         """The screen shows a prompt (the inbox saw it): a hooked agent's PermissionRequest

@@ -82,7 +82,7 @@ class Supervisor:
         self.config = load_config()
         self.table = RequestTable()
         self.hub = ClientHub(self.table, self.hello_info, self._frame_of)
-        self.frames = FrameClock(lambda: self.workers.values(), self.hub, self._announce, self._check_prompts)
+        self.frames = FrameClock(lambda: self.workers.values(), self.hub, self._announce, lambda w: self.inbox.check_prompts(w))
         self.journal: Journal
         self.inbox: EscalationInbox
         self.desk: ResultDesk
@@ -155,6 +155,7 @@ class Supervisor:
         await self.load_workers()
         self.inbox.start()
         await self.plans.start()
+        await self.hooks.offer_resumes()
         detached.report(ready_fd, {"ok": True, "pid": os.getpid(), "socket": str(sock)})
         await self.stopping.wait()
         await self.shutdown()
@@ -438,9 +439,6 @@ class Supervisor:
     def signal_sent(self, worker: Worker, op: str, sig: str, by: str) -> None:
         self.journal.write("signal", worker.name, signal=sig, via=by)
         self.hub.broadcast({"event": "signal", "worker": worker.name, "signal": op, "by": by})
-
-    def _check_prompts(self, worker: Any) -> None:
-        self.inbox.check_prompts(worker)
 
     def _frame_of(self, name: str, rows: set[int] | None) -> dict[str, Any] | None:
         worker = self.workers.get(name)

@@ -220,3 +220,43 @@ async def _screen_question(client, name: str):
 async def _hook_off(client, name: str):
     hook = {w["name"]: w for w in await client.request("ls")}[name].get("hook") or {}
     return hook if hook.get("path") == "screen" else None
+
+
+@pytest.mark.slow
+async def test_after_a_reboot_the_lost_agents_are_offered_their_own_conversations(workspace, tmp_path):
+    """The supervisor and a 'claude''s holder die together (a reboot, as far as podium can
+    tell): the next supervisor finds the worker lost, and the inbox says `r` resumes it in
+    the conversation its hooks named."""
+    import asyncio
+    import signal
+
+    from conftest import shut_down
+
+    from podium.sessions.client import connect_or_start
+
+    fake = tmp_path / "claude"
+    fake.write_text(f"#!/bin/sh\necho '{{\"session_id\": \"conv-1234abcd\"}}' | {sys.executable} -I -S {CLIENT} SessionStart\nsleep 60\n")
+    fake.chmod(0o755)
+    client, _ = await connect_or_start(workspace, client="test")
+    try:
+        await client.request("spawn", name="cl", argv=[str(fake)], kind="claude")
+        listed = await eventually(lambda: _with_session(client, "cl"), what="its session recorded")
+        os.kill(client.info["pid"], signal.SIGKILL)
+        os.kill(listed["holder_pid"], signal.SIGKILL)
+        os.kill(listed["pid"], signal.SIGKILL)
+        await asyncio.wait_for(client.closed.wait(), 5)
+        client, _ = await connect_or_start(workspace, client="test")
+        offer = await eventually(lambda: _offer(client), what="the offer to resume")
+        assert "cl (claude conv-123" in offer["question"] and "`r` on each resumes its own conversation" in offer["question"], offer
+    finally:
+        await shut_down(client, workspace)
+
+
+async def _with_session(client, name: str):
+    w = {w["name"]: w for w in await client.request("ls")}[name]
+    return w if w.get("session_id") == "conv-1234abcd" else None
+
+
+async def _offer(client):
+    found = [e for e in await client.request("decisions") if "lost their holders" in e["question"]]
+    return found[0] if found else None

@@ -22,6 +22,7 @@ from .orchestrators import MCP_KIND
 
 REQUEST_TIMEOUT = 30.0  # seconds a quick request may take before the call fails
 CONNECT_TIMEOUT = 20.0
+RETRY_AFTER = 5.0  # a failed connect is the answer for this long: calls do not each wait for it again
 
 
 class ToolFailure(ToolError):
@@ -39,26 +40,40 @@ class SupervisorLine:
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()  # replaced on every change: a waiter holds the one it saw
         self._watcher: asyncio.Task[None] | None = None
+        self._failed: tuple[float, str] | None = None  # (when, why) the last connect failed
 
     # -- the connection ---------------------------------------------------------------------------
     async def client(self) -> SupervisorClient:
         async with self._lock:
             if self._client is not None and not self._client.closed.is_set():
                 return self._client
+            if self._failed is not None and time.monotonic() - self._failed[0] < RETRY_AFTER:
+                raise ToolFailure(f"{self._failed[1]} (podium tries again {RETRY_AFTER:.0f} s after a failed connect)")
+            client = None
             try:
                 client, _ = await asyncio.wait_for(connect_or_start(self.workspace, client=MCP_KIND), CONNECT_TIMEOUT)
-                client.on_event = self._event
+                self.workers = {}  # filled from events and the listing: never stale from a connection before
+                client.on_event = self._event  # before subscribing: no event can fall between
                 listing = await asyncio.wait_for(client.request("subscribe", events=True), REQUEST_TIMEOUT)
-            except (NotRunning, RequestFailed, BlackboardError) as exc:
-                raise ToolFailure(f"cannot reach the supervisor for {self.workspace}: {exc}") from None
-            except asyncio.TimeoutError:
-                raise ToolFailure(f"the supervisor for {self.workspace} did not answer within {CONNECT_TIMEOUT:.0f} s") from None
-            except OSError as exc:
-                raise ToolFailure(f"cannot start a supervisor for {self.workspace}: {exc}") from None
-            self.workers = {w["name"]: w for w in listing["workers"]}
+            except (NotRunning, RequestFailed, BlackboardError, asyncio.TimeoutError, OSError) as exc:
+                if client is not None:
+                    await client.close()
+                self._failed = (time.monotonic(), self._why(exc))
+                raise ToolFailure(self._failed[1]) from None
+            self._failed = None
+            for w in listing["workers"]:
+                self.workers.setdefault(w["name"], w)  # an event pushed while the listing came is newer
             self._client = client
             self._watcher = asyncio.get_running_loop().create_task(self._watch_close(client))
+            self._changed()
             return client
+
+    def _why(self, exc: BaseException) -> str:
+        if isinstance(exc, asyncio.TimeoutError):
+            return f"the supervisor for {self.workspace} did not answer within {CONNECT_TIMEOUT:.0f} s"
+        if isinstance(exc, OSError):
+            return f"cannot start a supervisor for {self.workspace}: {exc}"
+        return f"cannot reach the supervisor for {self.workspace}: {exc}"
 
     async def _watch_close(self, client: SupervisorClient) -> None:
         await client.closed.wait()
@@ -102,7 +117,11 @@ class SupervisorLine:
             raise ToolFailure(f"the supervisor did not answer {op} within {deadline:.0f} s") from None
 
     async def note(self, tool: str, args: dict[str, Any]) -> None:
-        """The call, into the journal (a notification: in order, before the call acts)."""
+        """The call, into the journal (a notification: in order, before the call acts).
+        `args` is the journal's record already (short). While a failed connect is recent,
+        nothing is tried: the call itself says why."""
+        if not self.connected and self._failed is not None and time.monotonic() - self._failed[0] < RETRY_AFTER:
+            return
         client = await self.client()
         client.notify("mcp_call", tool=tool, caller=self.caller(), args=args)
 

@@ -1,8 +1,10 @@
 """The tools through which `podium mcp`'s orchestrating agent meets the person: promote a
 worker's message into the curated result and read it, ask the person a question (a
 decision card in their inbox, with options, a recommended one, a default and its
-timeout), and plans: write one from a preset, see how it runs, and run it, which waits for
-the person's yes in the inbox unless they have set the orchestrators' plan tier lower.
+timeout) and wait for the answer in calls short enough for an MCP client's timeout, and
+plans: write one from a preset, see how it runs, and run it, which waits for the person's
+yes in the inbox unless they have set the orchestrators' plan tier lower (the supervisor
+keeps that gate: `orchestrators.py`).
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from .fsutil import atomic_write
 from .mcp_link import REQUEST_TIMEOUT, SupervisorLine, ToolFailure
 from .plan import AGENTS, PlanError, load_plan
 from .presets import PATTERNS, pattern_named, preset
-from .states import Tier
+from .states import EscalationState
 from .text import plain_text
 
 LETTERS = "ABCDEFGHI"
 CARD_SEEN_TIMEOUT = 15.0  # the inbox looks at decisions/pending/ once a second
 MAX_ASK_S = 86_400.0
+DEFAULT_WAIT_S = 50.0  # one call waits this long for the person: under codex's default tool timeout (60 s)
+MAX_WAIT_S = 3600.0
 PRESET_AGENTS = Literal[tuple(a for a in AGENTS if a != "shell")]  # type: ignore[valid-type]
 PATTERN_NAMES = ", ".join(f"{p.letter} {p.name}" for p in PATTERNS.values())
-RUN, DONT = "A", "B"
-YES = {RUN, "approve", "approve_session", "y"}
+WaitS = Annotated[
+    float,
+    Field(ge=0, le=MAX_WAIT_S, description="how long this call waits for the answer, in seconds (default 50, at most 3600); then it answers answered=false with the escalation id: wait_answer waits again"),
+]
 
 
 class Promoted(TypedDict):
@@ -94,8 +100,9 @@ def card_text(question: str, options: list[str], context: str, recommended: str 
     first, _, rest = question.strip().partition("\n")
     body = "\n".join(part for part in (rest.strip(), context.strip()) if part)
     asker = f"Asked by the orchestrating agent{f' ({caller})' if caller else ''} through podium mcp."
-    # A line of the agent's text that looks like a heading or a field would change the card.
-    safe = "\n".join(("    " + ln if ln.lstrip().startswith("#") or ":" in ln.split(" ", 1)[0] else ln) for ln in f"{asker}\n\n{body}".splitlines())
+    # Every line of the agent's text is indented: parse_card reads headings and fields only
+    # at the start of a line, so no line of it can become a field, an option or a section.
+    safe = "\n".join(f"    {ln}" if ln.strip() else "" for ln in f"{asker}\n\n{body}".splitlines())
     lines = [f"# Decision: {' '.join(first.split())}", "", "## Context", "", safe, "", "## Options", ""]
     lines += [f"{LETTERS[i]}. {' '.join(label.split())}" for i, label in enumerate(options)]
     if recommended:
@@ -119,7 +126,7 @@ def plan_status(plan: dict[str, Any]) -> PlanStatus:
 
 
 class PersonTools:
-    NAMES = ("promote", "read_result", "ask_person", "plan_new", "plan_status", "plan_run")
+    NAMES = ("promote", "read_result", "ask_person", "wait_answer", "plan_new", "plan_status", "plan_run")
 
     def __init__(self, line: SupervisorLine, workspace: Path):
         self.line = line
@@ -152,21 +159,32 @@ class PersonTools:
         context: Annotated[str, Field(max_length=8000, description="what the person needs to decide: evidence, cost, risk")] = "",
         recommended: Annotated[str | None, Field(pattern="^[A-I]$", description="the option letter you recommend")] = None,
         default: Annotated[str | None, Field(pattern="^[A-I]$", description="the option applied when timeout_s passes without an answer")] = None,
-        timeout_s: Annotated[float | None, Field(ge=1, le=MAX_ASK_S, description="with default: when the default applies; without: how long this call waits (the question stays in the inbox)")] = None,
-        escalation: Annotated[str | None, Field(description="wait again for the answer to an earlier ask_person (its escalation id) instead of asking anew")] = None,
+        timeout_s: Annotated[float | None, Field(ge=1, le=MAX_ASK_S, description="with default (and only with it): after how many seconds the default applies")] = None,
+        wait_s: WaitS = DEFAULT_WAIT_S,
     ) -> Answer:
-        """Ask the person and block until they answer in podium's inbox, or the default
-        applies. Use it before anything costly, risky or irreversible. Answers the chosen
-        letter and its label, who answered and how."""
-        if escalation is None:
-            for field, letter in (("recommended", recommended), ("default", default)):
-                if letter is not None and LETTERS.index(letter) >= len(options):
-                    raise ToolFailure(f"{field}: {letter} is not one of the options A–{LETTERS[len(options) - 1]}")
-            if default is not None and timeout_s is None:
-                raise ToolFailure("timeout_s: a default needs the timeout after which it applies")
-            escalation = await self._raise_card(question, options, context, recommended, default, timeout_s)
-        wait = (timeout_s or MAX_ASK_S) + (5.0 if default else 0.0)
-        out = await self.line.request("decision_wait", deadline=wait + REQUEST_TIMEOUT, escalation=escalation, timeout=wait)
+        """Ask the person: a decision card in podium's inbox. Waits up to wait_s for their
+        answer (or the default); without one by then it answers answered=false with the
+        escalation id, the question stays in the inbox, and wait_answer(escalation) waits
+        again (never ask twice). Use it before anything costly, risky or irreversible.
+        Answers the chosen letter and its label, who answered and how."""
+        for field, letter in (("recommended", recommended), ("default", default)):
+            if letter is not None and LETTERS.index(letter) >= len(options):
+                raise ToolFailure(f"{field}: {letter} is not one of the options A–{LETTERS[len(options) - 1]}")
+        if default is not None and timeout_s is None:
+            raise ToolFailure("timeout_s: a default needs the timeout after which it applies")
+        if default is None and timeout_s is not None:
+            raise ToolFailure("timeout_s: it says when the default applies; give a default, or wait_s for how long this call waits")
+        escalation = await self._raise_card(question, options, context, recommended, default, timeout_s)
+        return await self.wait_answer(escalation, wait_s)
+
+    async def wait_answer(
+        self,
+        escalation: Annotated[str, Field(min_length=1, max_length=64, description="the escalation id an earlier ask_person answered with")],
+        wait_s: WaitS = DEFAULT_WAIT_S,
+    ) -> Answer:
+        """Wait again for the person's answer to an earlier ask_person (its escalation id),
+        up to wait_s seconds: the answer, or answered=false if it has not come yet."""
+        out = await self.line.request("decision_wait", deadline=wait_s + REQUEST_TIMEOUT, escalation=escalation, timeout=wait_s)
         return self._answer(escalation, out)
 
     async def _raise_card(self, question: str, options: list[str], context: str, recommended: str | None, default: str | None, timeout_s: float | None) -> str:
@@ -174,20 +192,23 @@ class PersonTools:
         path = self.bb.root / "decisions" / "pending" / f"mcp-{secrets.token_hex(4)}.md"
         atomic_write(path, card_text(question, options, context, recommended, default, timeout_s, self.line.caller()), mode=0o644)
 
-        def taken() -> str | None:
-            return next((e["id"] for e in self.line.escalations.values() if (e.get("card") or {}).get("path") == str(path)), None)
+        def taken() -> dict[str, Any] | None:
+            return next((e for e in self.line.escalations.values() if (e.get("card") or {}).get("path") == str(path)), None)
 
         found = await self.line.wait_until(taken, CARD_SEEN_TIMEOUT)
         if not found:
-            raise ToolFailure(f"the inbox did not take the question ({path}) within {CARD_SEEN_TIMEOUT:.0f} s; it may be malformed (podium decisions)")
-        return str(found)
+            raise ToolFailure(f"the inbox did not take the question ({path}) within {CARD_SEEN_TIMEOUT:.0f} s (podium decisions)")
+        if found.get("state") == EscalationState.MALFORMED:
+            path.unlink(missing_ok=True)  # nobody can answer it: it leaves the inbox
+            raise ToolFailure(f"the inbox could not read the question as a decision card: {found.get('note')}")
+        return str(found["id"])
 
     @staticmethod
     def _answer(escalation: str, out: dict[str, Any]) -> Answer:
         answer = out.get("answer")
         esc = out.get("escalation") or {}
         if not answer:
-            return {"answered": False, "choice": None, "label": None, "by": None, "how": None, "escalation": escalation, "note": "no answer yet: the question stays in the person's inbox (ask_person with escalation= waits again)"}
+            return {"answered": False, "choice": None, "label": None, "by": None, "how": None, "escalation": escalation, "note": "no answer yet: the question stays in the person's inbox (wait_answer with this escalation waits again)"}
         labels = {o["key"]: o["label"] for o in esc.get("options", [])}
         choice = answer.get("choice")
         return {
@@ -239,31 +260,20 @@ class PersonTools:
     async def plan_run(
         self,
         path: Annotated[str | None, Field(description="the plan file (default .podium/plan.toml)")] = None,
-        timeout_s: Annotated[float, Field(ge=0, le=MAX_ASK_S, description="how long to wait for the person's yes before answering started=false")] = 600.0,
-        escalation: Annotated[str | None, Field(description="wait again for the person's answer to an earlier plan_run (its escalation id)")] = None,
+        timeout_s: Annotated[float, Field(ge=0, le=MAX_WAIT_S, description="how long to wait for the person's yes before answering started=false (default 50)")] = DEFAULT_WAIT_S,
+        escalation: Annotated[str | None, Field(description="wait again for the person's answer to an earlier plan_run of the same file (its escalation id)")] = None,
     ) -> PlanStart:
         """Run a plan. At the gate tier (the default) the person is asked in the inbox first
-        and the plan starts only on their yes; the person may set the orchestrators' plan
-        tier lower (podium mcp --plan-tier notify|autonomous) to let plans start at once."""
+        and the plan starts only on their yes, and only as the file was when they were
+        asked; the person may set the orchestrators' plan tier lower (podium mcp
+        --plan-tier notify|autonomous) to let plans start at once. Refused while the
+        person has paused orchestrators."""
         plan_file = self._plan_path(path)
         try:
-            plan = load_plan(plan_file)
+            load_plan(plan_file)
         except PlanError as exc:
             raise ToolFailure(f"path: {plan_file} is not a plan podium can run:\n{exc}") from None
-        policy = await self.line.request("mcp_policy")
-        tier = policy["plan_tier"]
-        answer = None
-        if tier == Tier.GATE:
-            if escalation is None:
-                tasks = ", ".join(plan.tasks)
-                question = f"The orchestrating agent ({self.line.caller() or 'podium mcp'}) asks to run plan {plan.title!r} ({len(plan.tasks)} tasks: {tasks}) from {plan_file}"
-                options = [{"key": RUN, "label": "run it"}, {"key": DONT, "label": "do not run it"}]
-                escalation = (await self.line.request("escalate", question=question, options=options, tier=Tier.GATE))["id"]
-            out = await self.line.request("decision_wait", deadline=timeout_s + REQUEST_TIMEOUT, escalation=escalation, timeout=timeout_s)
-            answer = out.get("answer")
-            if not answer:
-                return {"started": False, "tier": tier, "escalation": escalation, "answer": None, "note": "the person has not answered yet (plan_run with escalation= waits again)", "status": None}
-            if answer.get("choice") not in YES:
-                return {"started": False, "tier": tier, "escalation": escalation, "answer": answer, "note": "the person said no: the plan does not run", "status": None}
-        started = await self.line.request("plan_run", path=str(plan_file), env=dict(os.environ))
-        return {"started": True, "tier": tier, "escalation": escalation, "answer": answer, "note": f"plan {plan.title!r} runs", "status": plan_status(started)}
+        out = await self.line.request(
+            "mcp_plan_run", deadline=timeout_s + REQUEST_TIMEOUT, path=str(plan_file), escalation=escalation, timeout=timeout_s, env=dict(os.environ), caller=self.line.caller()
+        )
+        return {**out, "status": plan_status(out["status"]) if out.get("status") else None}  # type: ignore[typeddict-item]

@@ -4,7 +4,8 @@ supervisor like the dashboard: it owns no state, and its death loses nothing.
 
 This module wires the SDK: the tools (`mcp_tools.py`, `mcp_person.py`) registered by
 name, the caller's name taken from the MCP handshake, and every tool call journaled (with
-the caller) before it acts, unknown tools and bad arguments included. stdout is the wire:
+the caller, its arguments shortened here, so no call can be too big for the supervisor's
+line) before it acts, unknown tools and bad arguments included. stdout is the wire:
 nothing else may print there.
 """
 
@@ -18,10 +19,12 @@ from typing import Any
 import anyio
 from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
+from mcp.types import CallToolResult, TextContent
 
 from .mcp_link import SupervisorLine, ToolFailure
 from .mcp_person import PersonTools
 from .mcp_tools import WorkerTools
+from .orchestrators import journal_args
 
 INSTRUCTIONS = """\
 podium runs workers (codex exec, claude -p, interactive agents, shell commands) in real
@@ -32,10 +35,12 @@ there at once; the person can answer, interrupt or take over any worker at any m
 - spawn_worker starts a worker; wait_for blocks until workers reach a state (no polling);
   last_message reads a worker's final message; read_transcript its terminal output.
 - Curate, never forward raw output: promote the messages worth keeping into the result.
-- ask_person puts a decision in the person's inbox and waits for the answer; use it before
-  anything costly, risky or irreversible.
+- ask_person puts a decision in the person's inbox and waits (50 s by default) for the
+  answer; without one yet it gives the escalation id: call wait_answer with it, never ask
+  again. Use it before anything costly, risky or irreversible.
 - plan_new writes a plan from a preset; plan_run starts it once the person says yes.
-The person can pause what you may start, and caps how many workers you may spawn.
+The person can pause what you may start or type, and caps how many workers you may spawn
+or resume. write_stdin reaches only sessions and workers orchestrators started.
 """
 
 
@@ -53,10 +58,14 @@ class CallJournal(ServerMiddleware[Any]):
             name, version = info.get("name"), info.get("version")
             self.caller = f"{name} {version}" if name and version else name
         elif ctx.method == "tools/call":
+            tool, args = str(params.get("name"))[:200], params.get("arguments")
             try:
-                await self.line.note(str(params.get("name")), dict(params.get("arguments") or {}))
+                await self.line.note(tool, journal_args(tool, {} if args is None else args))
             except ToolFailure:
                 pass  # no supervisor to journal into: the call itself says why
+            if args is not None and not isinstance(args, dict):
+                why = f"arguments: a tool's arguments are a JSON object (name: value), not {type(args).__name__}"
+                return CallToolResult(content=[TextContent(type="text", text=why)], is_error=True)
         return await call_next(ctx)
 
 

@@ -35,7 +35,7 @@ GROUPS = {"ended": sorted(ENDED), "active": sorted(ACTIVE)}
 AGENTS = Literal["shell", "codex-exec", "codex", "claude-p", "claude"]
 ROLES = Literal[tuple(TEMPLATES)]  # type: ignore[valid-type]
 
-Name = Annotated[str, Field(description="the worker's name, as list_workers shows it", min_length=1, max_length=64)]
+Name = Annotated[str, Field(pattern=WORKER_NAME_RE.pattern, description="the worker's name, as list_workers shows it")]
 YieldMs = Annotated[int, Field(ge=0, le=MAX_YIELD_MS, description="how long to wait for output before answering, in milliseconds (0 to 300000)")]
 MaxTokens = Annotated[
     int | None,
@@ -207,9 +207,11 @@ class WorkerTools:
         max_output_tokens: MaxTokens = None,
     ) -> ExecResult:
         """Type chars into a running session and answer with the output produced since the
-        last read (exit_code once it has exited, else session_id), as codex's write_stdin."""
+        last read (exit_code once it has exited, else session_id), as codex's write_stdin.
+        Only sessions and workers orchestrators started take it; while the person has
+        paused orchestrators, only a poll (empty chars) is answered."""
         answer = await self.line.request(
-            "write", deadline=yield_time_ms / 1000 + REQUEST_TIMEOUT, session_id=session_id, chars=chars, yield_time_ms=yield_time_ms, max_output_tokens=max_output_tokens
+            "mcp_write", deadline=yield_time_ms / 1000 + REQUEST_TIMEOUT, session_id=session_id, chars=chars, yield_time_ms=yield_time_ms, max_output_tokens=max_output_tokens
         )
         return self._exec_result(answer)
 
@@ -306,8 +308,8 @@ class WorkerTools:
             await self._known(name)
         began = time.monotonic()
 
-        def matched() -> list[str]:
-            return [n for n in workers if self.line.workers[n]["state"] in states]
+        def matched() -> list[str]:  # (a worker missing while the line reconnects is not there yet)
+            return [n for n in workers if self.line.workers.get(n, {}).get("state") in states]
 
         def done() -> bool:
             hits = matched()
@@ -342,8 +344,9 @@ class WorkerTools:
         prompt: Annotated[str, Field(min_length=1, description="the follow-up: what the agent should do next")],
     ) -> Reached:
         """Continue an ended agent worker's conversation (same thread or session) with a
-        follow-up prompt: run N+1 of the same worker."""
-        info = await self.line.request("resume", worker=name, prompt=prompt, env=dict(os.environ))
+        follow-up prompt: run N+1 of the same worker. Refused while the person has paused
+        orchestrators; each resume uses one of the cap's workers, as a spawn does."""
+        info = await self.line.request("mcp_resume", worker=name, prompt=prompt, env=dict(os.environ), caller=self.line.caller())
         return reached(info)
 
     async def last_message(self, name: Name) -> LastMessage:

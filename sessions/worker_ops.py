@@ -48,8 +48,9 @@ async def wait_ms(event: asyncio.Event, ms: Any) -> None:
 
 
 def held_back(client: Any, op: str) -> None:
-    """An orchestrating agent's connection starts workers only through mcp_spawn / mcp_exec,
-    where the person's pause and cap apply (orchestrators.py calls this op as a room)."""
+    """An orchestrating agent's connection starts, resumes and types into workers only
+    through mcp_spawn / mcp_exec / mcp_resume / mcp_write, where the person's pause and cap
+    apply (orchestrators.py calls this op as a room)."""
     if client.kind == ORCHESTRATOR and not isinstance(client, InternalClient):
         raise RequestError(f"an orchestrator's {op} goes through mcp_{op} (the person's pause and cap apply)")
 
@@ -154,6 +155,7 @@ class WorkerOps:
         return self.room.describe(worker)
 
     async def op_resume(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        held_back(client, "resume")
         worker = self.worker(req["worker"])
         await self.room.resume(worker, str(req.get("prompt") or "continue"), req.get("env"))
         return self.room.describe(worker)
@@ -169,11 +171,14 @@ class WorkerOps:
         return self._exec_answer(worker, req)
 
     async def op_write(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        held_back(client, "write")
         target = req["session_id"]
         name = f"exec-{target}" if isinstance(target, int) or str(target).isdigit() else str(target)
         worker = self.room.workers.get(name)
         if worker is None:
             raise RequestError(f"no exec session {target} (podium ls lists the workers)")
+        if client.kind == ORCHESTRATOR and worker.by != ORCHESTRATOR:
+            raise RequestError(f"session_id: {name} is not a session an orchestrator started (started by {worker.by or 'the person'}); an orchestrator types only into its own")
         if worker.unread is None:
             if worker.state in ENDED:
                 raise RequestError(f"session {target} has exited ({worker.reason}) and its output was read")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
+from podium.sessions.orchestrators import ORCHESTRATED
 from podium.sessions.states import Tier
 
 from .subcommands import CliError
@@ -51,7 +53,7 @@ def codex_config(program: str, workspace: Path) -> str:
 command = {json.dumps(program)}
 args = {args}
 startup_timeout_sec = 30
-tool_timeout_sec = 3600  # wait_for and ask_person block until workers end or the person answers
+tool_timeout_sec = 3600  # wait_for blocks until workers end (up to its timeout_s)
 default_tools_approval_mode = "approve"  # `codex exec` refuses MCP calls that would need an approval
 env_vars = {env}  # what agent workers need; codex passes an MCP server only a few variables
 
@@ -84,6 +86,8 @@ async def policy(args: argparse.Namespace, workspace: Path) -> int:
         changes["max_workers"] = args.cap
     if args.plan_tier:
         changes["plan_tier"] = args.plan_tier
+    if changes and os.environ.get(ORCHESTRATED):
+        raise CliError(f"podium mcp: only the person changes what orchestrators may do, and this shell was started by one ({ORCHESTRATED} is set)", 2)
     try:
         client = (await connect_or_start(workspace))[0] if changes else await SupervisorClient.connect(workspace)
     except NotRunning as exc:
@@ -98,7 +102,8 @@ async def policy(args: argparse.Namespace, workspace: Path) -> int:
         print(json.dumps(now, indent=2))
     else:
         state = "paused" if now["paused"] else "may start workers"
-        print(f"podium: orchestrators {state}; {len(now['started'])} of {now['max_workers']} spawns used; plans: {now['plan_tier']}")
+        used = len(now["started"]) + len(now.get("resumed", []))
+        print(f"podium: orchestrators {state}; {used} of {now['max_workers']} spawns and resumes used; plans: {now['plan_tier']}")
     return 0
 
 

@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import sys
 import time
 import tomllib
@@ -84,6 +85,7 @@ class HookDesk:
         changed: Callable[[str], None],  # a worker's activity or conversation changed: save it, tell the clients
         wait: float = DEFAULT_WAIT,
     ):
+        self.workspace = root.parent
         self.socket_path = socket_path
         self.journal = journal
         self._call = call
@@ -125,7 +127,11 @@ class HookDesk:
             out += ["--dangerously-bypass-hook-trust", *argv[1:]]
         else:
             settings = {"hooks": {e: [{"matcher": "*", "hooks": [{"type": "command", "command": f"{command} {e}", "timeout": int(self.wait) + 5 if e == "PermissionRequest" else 5}]}] for e in CLAUDE_EVENTS}}
-            out = [argv[0], "--settings", json.dumps(settings), *argv[1:]]
+            out = [argv[0], "--settings", json.dumps(settings)]
+            if mode == "claude-p" and "--permission-prompt-tool" not in argv:  # print mode asks through podium mcp's tool
+                served = {"mcpServers": {"podium": {"type": "stdio", "command": podium_program(), "args": ["mcp", "--approvals", "--workspace", str(self.workspace)]}}}
+                out += ["--mcp-config", json.dumps(served), "--permission-prompt-tool", "mcp__podium__approve"]
+            out += argv[1:]
         self.off.pop(name, None)
         hook_env = {"PODIUM_HOOK_SOCKET": str(self.socket_path), "PODIUM_HOOK_WORKER": name, "PODIUM_HOOK_TOKEN": self.token(name), "PODIUM_HOOK_WAIT": str(self.wait)}
         given = {k: v for k, v in (env or {}).items() if k == "PODIUM_HOOK_SOCKET"}  # (a relay's, or a test's that has none)
@@ -244,6 +250,16 @@ def _decision(choice: str, payload: dict[str, Any], message: Any) -> str:
         if choice == "approve_session" and isinstance(suggestions, list) and suggestions:
             decision["updatedPermissions"] = suggestions
     return json.dumps({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}})
+
+
+def podium_program() -> str:
+    """The `podium` command of this installation, for agents to start (`podium mcp`): the
+    one running, else the one beside this interpreter, else PATH's."""
+    me = Path(sys.argv[0])
+    if me.name == "podium" and me.exists():
+        return str(me.resolve())
+    beside = Path(sys.executable).with_name("podium")
+    return str(beside) if beside.exists() else shutil.which("podium") or "podium"
 
 
 def codex_hooks_of_their_own(codex_home: str | None) -> str | None:

@@ -21,6 +21,7 @@ from mcp.server import MCPServer
 from mcp.server.context import CallNext, HandlerResult, ServerMiddleware, ServerRequestContext
 from mcp.types import CallToolResult, TextContent
 
+from .mcp_approvals import ApprovalTool
 from .mcp_link import SupervisorLine, ToolFailure
 from .mcp_person import PersonTools
 from .mcp_tools import WorkerTools
@@ -42,6 +43,9 @@ there at once; the person can answer, interrupt or take over any worker at any m
 The person can pause what you may start or type, and caps how many workers you may spawn
 or resume. write_stdin reaches only sessions and workers orchestrators started.
 """
+
+
+APPROVALS = "podium asks the person watching this claude whether it may use a tool (its --permission-prompt-tool)."
 
 
 class CallJournal(ServerMiddleware[Any]):
@@ -69,28 +73,31 @@ class CallJournal(ServerMiddleware[Any]):
         return await call_next(ctx)
 
 
-def build_server(workspace: Path) -> tuple[MCPServer, SupervisorLine]:
+def build_server(workspace: Path, approvals_only: bool = False) -> tuple[MCPServer, SupervisorLine]:
+    """The server with every tool, or (approvals_only: what podium gives a claude -p it
+    starts) only the permission-prompt tool, whose answer claude wants as plain text."""
     journal_mw: list[CallJournal] = []
     line = SupervisorLine(workspace, caller=lambda: journal_mw[0].caller if journal_mw else None)
     journal_mw.append(CallJournal(line))
-    server = MCPServer("podium", instructions=INSTRUCTIONS, log_level="WARNING", middleware=journal_mw)
-    for tools in (WorkerTools(line, workspace), PersonTools(line, workspace)):
+    server = MCPServer("podium", instructions=INSTRUCTIONS if not approvals_only else APPROVALS, log_level="WARNING", middleware=journal_mw)
+    rooms = [ApprovalTool(line)] if approvals_only else [WorkerTools(line, workspace), PersonTools(line, workspace)]
+    for tools in rooms:
         for name in tools.NAMES:
             fn = getattr(tools, name)
-            server.add_tool(fn, name=name, description=inspect.getdoc(fn), structured_output=True)
+            server.add_tool(fn, name=name, description=inspect.getdoc(fn), structured_output=not approvals_only)
     return server, line
 
 
-async def serve(workspace: Path) -> None:
-    server, line = build_server(workspace)
+async def serve(workspace: Path, approvals_only: bool = False) -> None:
+    server, line = build_server(workspace, approvals_only)
     try:
         await server.run_stdio_async()
     finally:
         await line.close()
 
 
-def run(workspace: Path) -> int:
+def run(workspace: Path, approvals_only: bool = False) -> int:
     """Serve MCP on stdin/stdout until the client closes it."""
     logging.getLogger("mcp").setLevel(logging.WARNING)
-    anyio.run(serve, workspace)
+    anyio.run(serve, workspace, approvals_only)
     return 0

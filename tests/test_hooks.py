@@ -260,3 +260,42 @@ async def _with_session(client, name: str):
 async def _offer(client):
     found = [e for e in await client.request("decisions") if "lost their holders" in e["question"]]
     return found[0] if found else None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("choice", ["approve", "deny"])
+async def test_a_print_mode_claude_asks_the_person_through_podium_mcp(supervised, tmp_path, choice):
+    """claude -p fires no PermissionRequest hook: podium gives the run its
+    --permission-prompt-tool (podium mcp --approvals), which puts the question in the
+    inbox; the person's answer is claude's permission decision."""
+    from fake_model import FakeModel, claude_text, claude_tool, has_tool_result
+    from test_agents import CLAUDE, decision_from
+    from test_plan_agents import agent_env
+
+    ws, client = supervised
+    target = ws / "made_in_print_mode.txt"
+
+    def model(body):
+        if has_tool_result(body):
+            return [claude_text("the file is there" if target.exists() else "it was denied")]
+        if body.get("tools"):
+            return [claude_tool("Bash", {"command": f"touch {target}", "description": "make the file"})]
+        return [claude_text("a title")]
+
+    with FakeModel(claude_handler=model) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        argv = [CLAUDE, "-p", "make the file", "--output-format", "stream-json", "--verbose"]
+        await client.request("spawn", name="cp", argv=argv, kind="claude", env=env, cwd=str(ws))
+        esc = await decision_from(client, "cp", "hook")
+        assert (esc["command"], esc["reason"]) == (f"touch {target}", "make the file"), esc
+        assert not target.exists()
+        await client.request("answer", escalation=esc["id"], choice=choice)
+        done = await eventually(lambda: _ended(client, "cp"), what="claude -p finished", timeout=60)
+    assert target.exists() == (choice == "approve")
+    last = (await client.request("last", worker="cp"))["text"]
+    assert last == ("the file is there" if choice == "approve" else "it was denied"), (last, done)
+
+
+async def _ended(client, name: str):
+    w = {w["name"]: w for w in await client.request("ls")}[name]
+    return w if w["state"] not in ("starting", "running", "waiting") else None

@@ -10,13 +10,13 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient, connect_or_start
+from podium.sessions.hooks import podium_program
 from podium.sessions.orchestrators import ORCHESTRATED
 from podium.sessions.states import Tier
 
@@ -34,14 +34,8 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--cap", type=int, default=None, help="how many workers orchestrators may spawn in this workspace")
     p.add_argument("--plan-tier", choices=list(Tier), default=None, help="gate: plans they write wait for your yes; notify/autonomous: they start at once")
     p.add_argument("--policy", action="store_true", help="print what orchestrators may do now (JSON)")
+    p.add_argument("--approvals", action="store_true", help="serve only the permission-prompt tool (podium gives it to the claude -p runs it starts)")
 
-
-def podium_program() -> str:
-    """The podium executable that registered agents should start."""
-    me = Path(sys.argv[0])
-    if me.name == "podium" and me.exists():
-        return str(me.resolve())
-    return shutil.which("podium") or str(Path(sys.executable).with_name("podium"))
 
 
 def codex_config(program: str, workspace: Path) -> str:
@@ -118,4 +112,4 @@ def run(args: argparse.Namespace, workspace: Path) -> int:
         return asyncio.run(policy(args, workspace))
     from podium.sessions.mcp_server import run as serve  # here: other commands never load the SDK
 
-    return serve(workspace)
+    return serve(workspace, approvals_only=args.approvals)

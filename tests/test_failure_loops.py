@@ -401,3 +401,41 @@ async def test_a_checkpoint_under_way_survives_a_supervisor_kill_9(workspace, tm
             assert [w["name"] for w in await client.request("ls")] == ["long", "long.digest", "long-a2"]
         finally:
             await shut_down(client, workspace)
+
+
+@pytest.mark.slow
+async def test_a_codex_retry_storm_is_stopped_by_the_breaker_and_resumed_from_the_inbox(supervised, tmp_path):
+    """Three real codex tasks meet the same API error in a row: the breaker opens before a
+    fourth starts; the person's A (resume) lets one task at a time run, and its success
+    closes the breaker."""
+    from test_plan_agents import codex_prompt, task_of
+
+    ws, client = supervised
+
+    def model(body):
+        tid = task_of(codex_prompt(body))
+        if tid in ("s1", "s2", "s3"):
+            return {"code": "server_error", "message": "The server had an error while processing your request (STORM)"}
+        return [message(REPORT.format(what=f"{tid} fine"))]
+
+    # s4 and s5 come after s0, a shell task that ends once the three have failed (so no
+    # success of theirs slips in between the failures and resets the count).
+    wait = "until [ $(ls .podium/tasks/s[123]/errors.jsonl 2>/dev/null | wc -l) -ge 3 ]; do sleep 0.1; done"
+    tasks = f'[[task]]\nid = "s0"\ngoal = "wait"\nagent = "shell"\ncommand = "{wait}"\n'
+    tasks += "".join(f'[[task]]\nid = "{t}"\ngoal = "step {t}"\n' + ('after = ["s0"]\n' if t in ("s4", "s5") else "") for t in ("s1", "s2", "s3", "s4", "s5"))
+    plan_text = f'title = "storm"\n[defaults]\nagent = "codex-exec"\nretry_on = []\nmax_parallel = 4\n{tasks}'
+    with FakeModel(codex_handler=model) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        await client.request("plan_run", path=str(write_plan(ws, plan_text)), env=env)
+        gate = await eventually(lambda: escalation(client, "in a row failed with agent-error", "gate"), what="the breaker's gate", timeout=90)
+        plan = await client.request("plan_show")
+        assert plan["circuit"]["state"] == "open" and plan["circuit"]["count"] == 3, plan["circuit"]
+        assert "STORM" in gate["question"], gate["question"]
+        started = {w["name"] for w in await client.request("ls")}
+        assert started == {"s0", "s1", "s2", "s3"}, f"a task started while the breaker was open: {started}"
+        await client.request("answer", escalation=gate["id"], choice="A")
+        plan = await complete(client, timeout=90)
+    assert states(plan) == {"s0": "done", "s1": "failed", "s2": "failed", "s3": "failed", "s4": "done", "s5": "done"}, states(plan)
+    assert plan["circuit"]["state"] == "closed"
+    answers = [e for e in journal_of(ws, "breaker") if e.get("answer")]
+    assert answers[0]["answer"] == "A" and answers[0]["failure"] == "agent-error", answers

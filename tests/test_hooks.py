@@ -299,3 +299,31 @@ async def test_a_print_mode_claude_asks_the_person_through_podium_mcp(supervised
 async def _ended(client, name: str):
     w = {w["name"]: w for w in await client.request("ls")}[name]
     return w if w["state"] not in ("starting", "running", "waiting") else None
+
+
+async def test_the_person_denies_a_hooks_request_with_a_message_from_the_inbox(supervised):
+    """m in the inbox: deny, and tell the agent why; the words reach the agent as the
+    hook's decision. (An agent's hook, run as the CLIs run it, waits meanwhile.)"""
+    import asyncio
+
+    from podium.sessions.config import Config
+    from podium.tui.app import PodiumApp
+    from podium.tui.inbox_screen import InboxScreen
+    from podium.tui.screens import PromptScreen
+
+    ws, client = supervised
+    await client.request("spawn", name="w", argv=["sleep", "30"])
+    ask = json.dumps({"tool_name": "Bash", "tool_input": {"command": "rm -rf /tmp/x", "description": "tidy"}}).encode()
+    hook = await asyncio.create_subprocess_exec(sys.executable, "-I", "-S", str(CLIENT), "PermissionRequest", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=hook_env(ws, "w"))
+    answer = asyncio.ensure_future(hook.communicate(ask))
+    app = PodiumApp(ws, autostart=False, config=Config())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await eventually(lambda: any(e["source"] == "hook" for e in app.link.escalations.values()), pilot=pilot, what="the hook's question in the app")
+        await pilot.press("e")
+        await eventually(lambda: isinstance(app.screen, InboxScreen) and app.screen.selected() is not None, pilot=pilot, what="the inbox, the question selected")
+        await pilot.press("m")
+        await eventually(lambda: isinstance(app.screen, PromptScreen), pilot=pilot, what="the message prompt")
+        await pilot.press(*"write under build/ instead", "enter")
+        out, _ = await asyncio.wait_for(answer, 20)
+    decision = json.loads(out)["hookSpecificOutput"]["decision"]
+    assert decision == {"behavior": "deny", "message": "write under build/ instead"}, decision

@@ -109,6 +109,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     approve.add_argument("--option", default=None, help="a card's option letter, or 'session' for approve-for-the-session")
     deny = sub.add_parser("deny", help="deny an escalation")
     deny.add_argument("id")
+    deny.add_argument("--message", "-m", default=None, help="why, for the agent (an agent's own permission request passes it on)")
 
     plan_commands.add_parser(sub.add_parser)
     dlq_commands.add_parser(sub.add_parser)

@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 
 from podium.sessions.text import safe_text
 
+from .screens import PromptScreen
 from .link import EscalationsChanged, SupervisorLink
 
 OPEN = ("pending", "malformed")
@@ -83,6 +84,7 @@ class InboxScreen(Screen[None]):
         Binding("y", "answer('approve')", "Approve", id="inbox.approve", tooltip="Approve"),
         Binding("a", "answer('approve_session')", "Approve for session", id="inbox.approve-session", tooltip="Approve, and don't ask again for this (codex)"),
         Binding("n", "answer('deny')", "Deny", id="inbox.deny", tooltip="Deny"),
+        Binding("m", "deny_with_message", "Deny, saying why", id="inbox.deny-message", tooltip="Deny, with a message for the agent (its own permission request)"),
         Binding("enter", "answer('recommended')", "Recommended", id="inbox.recommended", tooltip="Take the recommended option (approve for a screen prompt)"),
         Binding("j,down", "move(1)", "Down", id="inbox.down", show=False),
         Binding("k,up", "move(-1)", "Up", id="inbox.up", show=False),
@@ -149,6 +151,9 @@ class InboxScreen(Screen[None]):
             self.action_answer("recommended")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "deny_with_message":
+            esc = self.selected()
+            return True if esc is not None and esc["state"] == "pending" and esc["source"] == "hook" else None
         if action != "answer":
             return True
         esc = self.selected()
@@ -177,6 +182,17 @@ class InboxScreen(Screen[None]):
             opts = esc.get("options") or []
             if 1 <= n <= len(opts):
                 self.action_answer(opts[n - 1]["key"])
+
+    def action_deny_with_message(self) -> None:
+        esc = self.selected()
+        if esc is None:
+            return
+
+        def send(message: str | None) -> None:
+            if message is not None:
+                self.link.request("answer", escalation=esc["id"], choice="deny", message=message.strip() or None)
+
+        self.app.push_screen(PromptScreen(f"Deny {esc.get('command') or esc['question'][:60]!r}: tell the agent why", placeholder="e.g. not outside the workspace; write it under build/ instead"), send)
 
     def action_answer(self, choice: str) -> None:
         esc = self.selected()

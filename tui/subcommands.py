@@ -303,7 +303,8 @@ async def answer(client: SupervisorClient, args: argparse.Namespace, workspace: 
         choice = "approve_session"
     else:
         choice = args.option.upper()
-    e = await client.request("answer", escalation=args.id, choice=choice, by=os.environ.get("USER", "cli"))
+    message = getattr(args, "message", None)
+    e = await client.request("answer", escalation=args.id, choice=choice, by=os.environ.get("USER", "cli"), **({"message": message} if message else {}))
     print(f"podium: {args.id} {e['state']} ({(e.get('answer') or {}).get('choice')})")
     return 0
 

@@ -33,9 +33,10 @@ import time
 import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from .blackboard import Journal
+from .protocol import Hook
 from .requests import RequestError, RequestTable
 from .states import ENDED, WorkerState
 
@@ -64,14 +65,6 @@ OPTIONS = [
 ]
 CHOICES = {"y": "approve", "approve": "approve", "a": "approve_session", "approve_session": "approve_session", "n": "deny", "deny": "deny"}
 CLIENT = Path(__file__).with_name("hook_client.py")
-
-
-class Hook(TypedDict):
-    worker: str
-    token: str
-    event: str
-    payload: dict[str, Any]
-    wait: NotRequired[float]  # how long the hook itself waits (a permission request gives up then)
 
 
 class HookDesk:

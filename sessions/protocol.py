@@ -243,6 +243,35 @@ class Answer(TypedDict):
     message: NotRequired[str | None]  # a deny's words for the agent (a hook's answer carries them)
 
 
+class Hook(TypedDict):
+    """An agent's hook event (hook_client.py), as the worker, with its run's token."""
+
+    worker: str
+    token: str
+    event: str
+    payload: dict[str, Any]
+    wait: NotRequired[int | float]  # how long the hook itself waits (a permission request gives up then)
+
+
+class WorktreeSpawn(TypedDict):
+    name: str
+    argv: list[str]
+    kind: NotRequired[str | None]
+    base: NotRequired[str | None]  # a branch, tag or commit (default: HEAD)
+    env: NotRequired[dict[str, str] | None]
+
+
+class WorktreeMerge(TypedDict):
+    name: str
+    check: NotRequired[bool]  # only say whether it merges cleanly
+    how: NotRequired[str]  # ff | merge | squash
+
+
+class WorktreeDiscard(TypedDict):
+    name: str
+    force: NotRequired[bool]  # the person said yes to losing what it holds
+
+
 class Withdraw(TypedDict):
     escalation: str
     note: NotRequired[str]

@@ -45,6 +45,7 @@ from .hooks import HookDesk, evidence
 from .inbox import EscalationInbox
 from .orchestrators import OrchestratorDesk
 from .plans import PlanRooms
+from .worktrees import Worktrees
 from .exec_model import UnreadOutput
 from .protocol import MAX_LINE, PROTOCOL_VERSION
 from .launch import worker_env
@@ -128,7 +129,8 @@ class Supervisor:
         self.hooks = HookDesk(self.bb.root, self.bb.socket_path, self.journal, self.table.call, self.workers, lambda name: (self.save(self.workers[name]), self._announce(self.workers[name])) if name in self.workers else None)
         self.inbox.screen_asked = self.hooks.screen_asked
         orchestrators = OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast)
-        for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks):
+        self.worktrees = Worktrees(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table.call, self.workers)
+        for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks, self.worktrees):
             room.register(self.table)
 
     async def run(self, ready_fd: int = -1) -> int:
@@ -155,7 +157,7 @@ class Supervisor:
         await self.load_workers()
         self.inbox.start()
         await self.plans.start()
-        await self.hooks.offer_resumes()
+        await asyncio.gather(self.hooks.offer_resumes(), self.worktrees.start())
         detached.report(ready_fd, {"ok": True, "pid": os.getpid(), "socket": str(sock)})
         await self.stopping.wait()
         await self.shutdown()
@@ -324,8 +326,7 @@ class Supervisor:
         self._announce(worker)
         cols, rows = worker.screen.columns, worker.screen.lines
         args = ["--worker-dir", str(worker.dir), "--socket", str(self.bb.holder_socket(worker.name)), "--cwd", worker.cwd, "--cols", str(cols), "--rows", str(rows)]
-        if divider:
-            args += ["--divider", divider]
+        args += ["--divider", divider] if divider else []
         try:
             info = await daemon.launch(
                 daemon.holder_program(), [*args, "--", *argv], log_path=worker.dir / "holder.log", what=f"the holder of {worker.name}", env=worker_env(env)
@@ -411,6 +412,7 @@ class Supervisor:
         info["promoted"] = self.desk.promoted_runs().get(worker.name, [])
         info["escalations"] = asked
         info["evidence"] = evidence(info, info.setdefault("hook", self.hooks.info(worker.name)), self.inbox.asking(worker.name))
+        info["worktree"] = self.worktrees.info(worker.name)
         info["escalation_rate"] = round(asked / worker.adapter.actions, 3) if worker.adapter.actions else None
         return info
 

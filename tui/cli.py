@@ -18,7 +18,7 @@ from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient
 from podium.sessions.demo.session import demo_workspace, start_demo
 from podium.sessions.exec_model import DEFAULT_EXEC_YIELD_MS, DEFAULT_WRITE_YIELD_MS
 
-from . import dlq_commands, mcp_command, plan_commands, subcommands
+from . import dlq_commands, mcp_command, plan_commands, subcommands, worktree_commands
 from .subcommands import CliError
 
 __all__ = ["CliError", "main", "parse"]
@@ -63,6 +63,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     spawn.add_argument("name")
     spawn.add_argument("--kind", choices=["shell", "codex", "claude"], default=None)
     spawn.add_argument("--cwd", type=Path, default=None)
+    spawn.add_argument("--worktree", action="store_true", help="in a git worktree of its own, on branch podium/NAME")
+    spawn.add_argument("--base", default=None, help="with --worktree: the branch or commit it starts from (default: HEAD)")
     spawn.add_argument("cmd", nargs="*", help="the command (after --)")
 
     ex = sub.add_parser("exec", help="exec_command: start CMD, wait, print JSON {output, session_id|exit_code}")
@@ -114,6 +116,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     plan_commands.add_parser(sub.add_parser)
     dlq_commands.add_parser(sub.add_parser)
     mcp_command.add_parser(sub.add_parser)
+    worktree_commands.add_parser(sub.add_parser)
     stop = sub.add_parser("stop", help="stop every worker and the supervisor (asks first)")
     stop.add_argument("--yes", "-y", action="store_true")
     sub.add_parser("version", help="print the version")
@@ -196,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             return attach(workspace, autostart=False, plain=args.plain)
         if args.command == "mcp":
             return mcp_command.run(args, workspace)
+        if args.command in ("merge", "discard"):
+            return asyncio.run(worktree_commands.run(args, workspace))
         if args.command in ("plan", "dlq"):
             return asyncio.run((plan_commands if args.command == "plan" else dlq_commands).run(args, workspace))
         return asyncio.run(subcommands.run(args, workspace))

@@ -219,8 +219,16 @@ async def spawn(client: SupervisorClient, args: argparse.Namespace, workspace: P
     argv = list(args.cmd)
     if not argv:
         raise CliError("podium spawn: no command (podium spawn NAME -- CMD ARGS...)", 2)
-    cwd = str((args.cwd or Path.cwd()).resolve())
-    w = await client.request("spawn", name=args.name, argv=argv, kind=args.kind, cwd=cwd, env=dict(os.environ))
+    if args.worktree:  # (its place is the worktree: --cwd does not apply)
+        out = await client.request("worktree_spawn", name=args.name, argv=argv, kind=args.kind, base=args.base, env=dict(os.environ))
+        if out.get("note"):
+            print(f"podium: {out['note']}", file=sys.stderr)
+        if out.get("worktree"):
+            print(f"podium: {args.name} works in {out['worktree']['path']} on {out['worktree']['branch']} (from {out['worktree']['base']})")
+        w = out["worker"]
+    else:
+        cwd = str((args.cwd or Path.cwd()).resolve())
+        w = await client.request("spawn", name=args.name, argv=argv, kind=args.kind, cwd=cwd, env=dict(os.environ))
     if w["state"] == "failed" and not w.get("started"):
         raise CliError(f"podium: worker {w['name']} failed to start: {w['reason']}", 1)
     if w["state"] in ACTIVE:

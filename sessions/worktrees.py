@@ -1,0 +1,261 @@
+"""Worktrees: a writer of its own in a git worktree. `podium spawn NAME --worktree` makes
+`git worktree add -b podium/NAME DIR BASE` outside the repository's tree (by default
+`<repo>/../.podium-worktrees/<repo>/NAME`), copies what `.worktreeinclude` lists (files
+the repository ignores but a worker needs: `.env`, local config), runs the optional setup
+command, and starts the worker there. Merging checks first, without touching any working
+tree (`git merge-tree`), and names the conflicting files; then merges into the branch the
+main worktree has checked out (fast-forward, merge commit or squash) with a message drawn
+from the worker's final report. Discarding removes the worktree and its branch, and
+refuses (the caller asks the person) while it holds unmerged commits or uncommitted
+changes. Everything here is git itself; nothing is ever deleted without that question.
+
+This room is the one writer of `.podium/worktrees.toml` (worktree, branch, base, merge
+state per worker; settings: `dir`, `setup`, `teardown` under [settings], the person's to
+edit). It starts workers through the request table like any client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import os
+import shutil
+import tomllib
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .blackboard import DiskThread, Journal, write_toml
+from .fsutil import now_iso
+from .protocol import WorktreeDiscard, WorktreeMerge, WorktreeSpawn
+from .requests import RequestError, RequestTable
+
+BRANCH_PREFIX = "podium/"
+HOWS = ("ff", "merge", "squash")
+
+
+class GitError(RequestError):
+    pass
+
+
+async def git(cwd: Path, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, str]:
+    """`git -C cwd args…`: (exit code, stdout), or GitError with git's own words."""
+    proc = await asyncio.create_subprocess_exec("git", "-C", str(cwd), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    out, err = await proc.communicate()
+    code = proc.returncode or 0
+    if code not in ok:
+        raise GitError(f"git {' '.join(args[:3])}: {(err or out).decode(errors='replace').strip().splitlines()[-1] if (err or out).strip() else f'exit {code}'}")
+    return code, out.decode(errors="replace")
+
+
+class Worktrees:
+    def __init__(self, root: Path, workspace: Path, journal: Journal, disk: DiskThread, call: Callable[..., Awaitable[Any]], workers: Mapping[str, Any]):
+        self.path = root / "worktrees.toml"
+        self.workspace = workspace
+        self.journal = journal
+        self.disk = disk
+        self._call = call
+        self.workers = workers
+        self.records: dict[str, dict[str, Any]] = {}
+        self.settings: dict[str, Any] = {}
+
+    def register(self, table: RequestTable) -> None:
+        table.add("worktree_spawn", self.op_spawn, WorktreeSpawn)
+        table.add("worktree_merge", self.op_merge, WorktreeMerge)
+        table.add("worktree_discard", self.op_discard, WorktreeDiscard)
+
+    async def start(self) -> None:
+        """Read what an earlier supervisor recorded, and say which worktrees outlived their workers."""
+        try:
+            data = await self.disk.run(_read, self.path)
+        except ValueError as exc:
+            self.journal.write("worktree", None, problem=f"{self.path}: {exc}; the file is kept as it is, and not written over")
+            self.path = self.path.with_name("worktrees.new.toml")
+            data = {}
+        self.settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
+        self.records = {k: v for k, v in (data.get("worktree") or {}).items() if isinstance(v, dict) and "path" in v}
+        left = [n for n, r in self.records.items() if n not in self.workers and not r.get("removed")]
+        if left:
+            where = ", ".join(f"{n} ({self.records[n]['path']})" for n in left)
+            self.journal.write("worktree", None, left_behind=left)
+            await self._call("worktrees", "escalate", question=f"Worktrees left behind by workers that no longer exist: {where}. `podium discard NAME` removes one (it asks first when it holds work).", tier="notify", options=[{"key": "y", "label": "seen"}])
+
+    def info(self, name: str) -> dict[str, Any] | None:
+        return self.records.get(name)
+
+    async def _save(self) -> None:
+        await self.disk.run(write_toml, self.path, {"settings": self.settings, "worktree": self.records})
+
+    # -- a writer of its own ------------------------------------------------------------------------
+    async def op_spawn(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        name = str(req["name"])
+        if name in self.workers:
+            raise RequestError(f"worker {name} already exists")
+        try:
+            _, top = await git(self.workspace, "rev-parse", "--show-toplevel")
+        except GitError:
+            worker = await self._call(client.kind, "spawn", name=name, argv=req["argv"], kind=req.get("kind"), cwd=str(self.workspace), env=req.get("env"))
+            note = f"{self.workspace} is not a git repository: {name} runs in place, without a worktree"
+            self.journal.write("worktree", name, note=note)
+            return {"worker": worker, "note": note}
+        repo = Path(top.strip())
+        base = str(req.get("base") or "HEAD")
+        try:
+            _, commit = await git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+        except GitError:
+            raise RequestError(f"base {base!r} does not exist in {repo} (a branch, tag or commit)") from None
+        _, head = await git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1))
+        target = head.strip() or None  # what merging goes into: the main worktree's branch (None: a detached HEAD)
+        branch = BRANCH_PREFIX + name
+        code, _ = await git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
+        if code == 0:
+            raise RequestError(f"branch {branch} already exists in {repo} (an earlier worker's?): `podium discard {name}` or another name")
+        where = Path(self.settings.get("dir") or repo.parent / ".podium-worktrees" / repo.name).expanduser() / name
+        if where.exists():
+            raise RequestError(f"{where} already exists: remove it, or set [settings] dir in {self.path}")
+        where.parent.mkdir(parents=True, exist_ok=True)
+        await git(repo, "worktree", "add", "-b", branch, str(where), commit.strip())
+        copied = await self.disk.run(_copy_included, repo, where)
+        record = {"path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target or "", "repo": str(repo), "created": now_iso(), "copied": copied}
+        setup = self.settings.get("setup")
+        if setup:
+            proc = await asyncio.create_subprocess_shell(str(setup), cwd=str(where), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out, _ = await proc.communicate()
+            if proc.returncode:
+                await git(repo, "worktree", "remove", "--force", str(where))
+                await git(repo, "branch", "-D", branch)
+                tail = out.decode(errors="replace").strip().splitlines()[-3:]
+                raise RequestError(f"the setup command {setup!r} exited {proc.returncode} in {where} (the worktree is removed; nothing was in it): {' / '.join(tail)}")
+        self.records[name] = record
+        await self._save()
+        self.journal.write("worktree", name, action="created", path=str(where), branch=branch, base=base, copied=copied, via=client.kind)
+        worker = await self._call(client.kind, "spawn", name=name, argv=req["argv"], kind=req.get("kind"), cwd=str(where), env=req.get("env"))
+        note = "" if target else f"{repo} has a detached HEAD: podium merge needs a branch checked out there"
+        return {"worker": worker, "worktree": record, "note": note}
+
+    # -- merging ------------------------------------------------------------------------------------
+    async def op_merge(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        rec = self._record(req["name"])
+        repo, branch = Path(rec["repo"]), rec["branch"]
+        how = str(req.get("how") or self.settings.get("merge") or "merge")
+        if how not in HOWS:
+            raise RequestError(f"how must be one of {', '.join(HOWS)}, not {how!r}")
+        if not Path(rec["path"]).exists():
+            raise RequestError(f"{rec['path']} was removed by hand: its branch {branch} is kept; `git worktree prune` forgets the worktree")
+        _, head = await git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1))
+        target = head.strip()
+        if not target:
+            raise RequestError(f"{repo} has a detached HEAD: check out the branch to merge into first; nothing was merged")
+        _, dirty_here = await git(Path(rec["path"]), "status", "--porcelain")
+        ahead = int((await git(repo, "rev-list", "--count", f"{target}..{branch}"))[1].strip() or 0)
+        code, out = await git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", target, branch, ok=(0, 1))
+        conflicts = out.strip().splitlines()[1:] if code == 1 else []
+        check = {"name": req["name"], "branch": branch, "target": target, "commits": ahead, "clean": code == 0, "conflicts": conflicts, "uncommitted": dirty_here.strip().splitlines()}
+        self.journal.write("worktree", req["name"], action="check", **{k: v for k, v in check.items() if k != "name"})
+        if req.get("check"):
+            return check
+        if conflicts:
+            raise RequestError(f"{branch} does not merge cleanly into {target}: conflicts in {', '.join(conflicts)}; nothing was merged (send it back: rebase onto {target} and resolve)")
+        if check["uncommitted"]:
+            raise RequestError(f"{rec['path']} has {len(check['uncommitted'])} uncommitted change(s) that a merge would leave behind: commit them there first; nothing was merged")
+        if not ahead:
+            raise RequestError(f"{branch} has no commits that {target} lacks: nothing to merge")
+        _, dirty_main = await git(repo, "status", "--porcelain", "--untracked-files=no")
+        if dirty_main.strip():
+            raise RequestError(f"{repo} (the main working tree) has uncommitted changes: commit or stash them first; nothing was merged")
+        message = await self._message(req["name"], branch, target)
+        if how == "ff":
+            await git(repo, "merge", "--ff-only", branch)
+        elif how == "merge":
+            await git(repo, "merge", "--no-ff", "-m", message, branch)
+        else:
+            await git(repo, "merge", "--squash", branch)
+            await git(repo, "commit", "-m", message)
+        _, commit = await git(repo, "rev-parse", "HEAD")
+        rec["merged"] = {"at": now_iso(), "how": how, "into": target, "commit": commit.strip(), "by": client.kind}
+        await self._save()
+        self.journal.write("worktree", req["name"], action="merged", how=how, into=target, commit=commit.strip(), via=client.kind)
+        return {**check, "merged": rec["merged"]}
+
+    async def _message(self, name: str, branch: str, target: str) -> str:
+        """The commit message: the worker's report's first line and summary."""
+        try:
+            text = str((await self._call("worktrees", "last", worker=name)).get("text") or "")
+        except RequestError:
+            text = ""
+        lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+        head = lines[0].removeprefix("COMPLETED:").strip() if lines else f"merge {branch}"
+        body = "\n".join(lines[1:12])
+        return f"{head[:72]}\n\n{body}\n\nMerged from {branch} into {target} by podium (worker {name}).".strip()
+
+    # -- discarding -----------------------------------------------------------------------------------
+    async def op_discard(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        name = str(req["name"])
+        rec = self._record(name)
+        repo, branch, where = Path(rec["repo"]), rec["branch"], Path(rec["path"])
+        if name in self.workers and self.workers[name].state in ("starting", "running", "waiting", "paused"):
+            raise RequestError(f"worker {name} is still {self.workers[name].state}: stop it first")
+        held = []
+        if where.exists():
+            _, dirty = await git(where, "status", "--porcelain")
+            if dirty.strip():
+                held.append(f"{len(dirty.strip().splitlines())} uncommitted change(s) in {where}")
+        target = rec.get("target") or "HEAD"
+        code, unmerged = await git(repo, "rev-list", "--count", f"{target}..{branch}", ok=(0, 128))
+        if code == 0 and int(unmerged.strip() or 0) and not rec.get("merged"):
+            held.append(f"{unmerged.strip()} commit(s) on {branch} not merged into {target}")
+        if held and not req.get("force"):
+            raise RequestError(f"{name}'s worktree holds work: {'; '.join(held)}. Discard it anyway? (podium discard {name} --yes)")
+        teardown = self.settings.get("teardown")
+        if teardown and where.exists():
+            proc = await asyncio.create_subprocess_shell(str(teardown), cwd=str(where), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            await proc.wait()
+        if where.exists():
+            await git(repo, "worktree", "remove", "--force", str(where))
+        else:
+            await git(repo, "worktree", "prune")
+        await git(repo, "branch", "-D", branch, ok=(0, 1))
+        rec["removed"] = now_iso()
+        await self._save()
+        self.journal.write("worktree", name, action="discarded", lost=held, via=client.kind)
+        return {"name": name, "removed": str(where), "branch": branch, "lost": held}
+
+    def _record(self, name: Any) -> dict[str, Any]:
+        rec = self.records.get(str(name))
+        if rec is None or rec.get("removed"):
+            known = ", ".join(n for n, r in self.records.items() if not r.get("removed")) or "none"
+            raise RequestError(f"worker {name!r} has no worktree (worktrees: {known})")
+        return rec
+
+
+def _copy_included(repo: Path, where: Path) -> list[str]:
+    """What `.worktreeinclude` lists (one path or glob a line; # comments), copied from
+    the repository into the new worktree when it exists there and not in the worktree."""
+    listing = repo / ".worktreeinclude"
+    if not listing.exists():
+        return []
+    copied = []
+    patterns = [line.strip() for line in listing.read_text("utf-8", errors="replace").splitlines() if line.strip() and not line.startswith("#")]
+    for pattern in patterns:
+        matches = [p for p in repo.glob(pattern) if ".git" not in p.relative_to(repo).parts] if any(c in pattern for c in "*?[") else [repo / pattern]
+        for source in matches:
+            rel = source.relative_to(repo)
+            target = where / rel
+            if not source.exists() or target.exists() or not fnmatch.fnmatch(str(rel), pattern.rstrip("/") if "*" in pattern else str(rel)):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir():
+                shutil.copytree(source, target, symlinks=True)
+            else:
+                shutil.copy2(source, target)
+            copied.append(str(rel))
+    return copied
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not readable TOML ({exc})") from None

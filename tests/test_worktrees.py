@@ -1,0 +1,168 @@
+"""Issue 17's first part, with real git repositories made here: a writer in a worktree of
+its own (branch podium/NAME, outside the repository's tree, `.worktreeinclude` copied),
+two writers merged one after the other, the same lines changed twice found as a conflict
+before anything is merged, discarding that asks first when work would be lost, and each
+piece of bad input (not a repository, a missing base, a branch that exists, a dirty main
+tree, a detached HEAD, a worktree deleted by hand) answered in words, losing nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import eventually, podium_cli
+
+from podium.sessions.blackboard import read_journal
+from podium.sessions.client import RequestFailed
+
+
+def sh(cwd: Path, *args: str) -> str:
+    return subprocess.run(args, cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture
+def repo(workspace: Path) -> Path:
+    sh(workspace, "git", "init", "-q", "-b", "main")
+    sh(workspace, "git", "config", "user.email", "t@example.com")
+    sh(workspace, "git", "config", "user.name", "t")
+    (workspace / "a.txt").write_text("alpha\n")
+    (workspace / "b.txt").write_text("beta\n")
+    (workspace / ".gitignore").write_text(".env\n.podium/\n")
+    (workspace / ".env").write_text("SECRET_FOR_TESTS=1\n")
+    (workspace / ".worktreeinclude").write_text("# local files a worker needs\n.env\n")
+    sh(workspace, "git", "add", "-A")
+    sh(workspace, "git", "commit", "-q", "-m", "start")
+    return workspace
+
+
+def writer(path: str, text: str, report: str) -> list[str]:
+    """A worker that changes one file, commits, and reports like an agent."""
+    return ["sh", "-c", f"printf '{text}\\n' > {path} && git add {path} && git commit -q -m 'edit {path}' && printf 'COMPLETED: {report}\\n\\nStatus: Done\\n'"]
+
+
+async def done(client, name: str) -> dict:
+    async def look():
+        w = {w["name"]: w for w in await client.request("ls")}[name]
+        return w if w["state"] not in ("starting", "running") else None
+
+    return await eventually(look, what=f"{name} finished")
+
+
+async def test_two_writers_in_their_own_worktrees_merge_one_after_the_other(supervised, repo):
+    ws, client = supervised
+    one = await client.request("worktree_spawn", name="one", argv=writer("a.txt", "alpha from one", "a.txt rewritten"))
+    two = await client.request("worktree_spawn", name="two", argv=writer("b.txt", "beta from two", "b.txt rewritten"))
+    for out, name in ((one, "one"), (two, "two")):
+        where = Path(out["worktree"]["path"])
+        assert out["worktree"]["branch"] == f"podium/{name}" and where.parent == ws.parent / ".podium-worktrees" / ws.name, out
+        assert not where.is_relative_to(ws), "the worktree is inside the repository's tree"
+        assert (where / ".env").read_text() == "SECRET_FOR_TESTS=1\n" and out["worktree"]["copied"] == [".env"]
+        assert (await done(client, name))["state"] == "done"
+    listed = {w["name"]: w for w in await client.request("ls")}
+    assert listed["one"]["worktree"]["branch"] == "podium/one" and listed["one"]["cwd"] == one["worktree"]["path"]
+    assert (ws / "a.txt").read_text() == "alpha\n", "a writer changed the main working tree"
+    check = await client.request("worktree_merge", name="one", check=True)
+    assert check["clean"] and check["commits"] == 1 and check["conflicts"] == [] and check["target"] == "main"
+    merged = await client.request("worktree_merge", name="one")
+    assert (ws / "a.txt").read_text() == "alpha from one\n"
+    merged2 = await client.request("worktree_merge", name="two")  # checked again against the updated main
+    assert (ws / "b.txt").read_text() == "beta from two\n"
+    log = sh(ws, "git", "log", "--format=%s", "-3")
+    assert log.splitlines()[:2] == ["b.txt rewritten", "a.txt rewritten"], log  # messages from the reports
+    assert merged["merged"]["how"] == "merge" and merged2["merged"]["into"] == "main"
+    out = await client.request("worktree_discard", name="one")  # merged: no question
+    assert not Path(out["removed"]).exists() and "podium/one" not in sh(ws, "git", "branch")
+
+
+async def test_the_same_lines_changed_twice_conflict_before_anything_is_merged(supervised, repo):
+    ws, client = supervised
+    for name in ("left", "right"):
+        await client.request("worktree_spawn", name=name, argv=writer("a.txt", f"alpha by {name}", f"{name} rewrote a.txt"))
+        await done(client, name)
+    await client.request("worktree_merge", name="left")
+    before = sh(ws, "git", "rev-parse", "HEAD")
+    check = await client.request("worktree_merge", name="right", check=True)
+    assert not check["clean"] and check["conflicts"] == ["a.txt"], check
+    with pytest.raises(RequestFailed, match="conflicts in a.txt; nothing was merged"):
+        await client.request("worktree_merge", name="right")
+    assert sh(ws, "git", "rev-parse", "HEAD") == before and sh(ws, "git", "status", "--porcelain") == "", "half merged"
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "right", "--check")
+    assert r.returncode == 1 and "conflicts in a.txt" in r.stdout, r.stdout + r.stderr
+
+
+async def test_discard_asks_before_losing_work_and_the_cli_says_so(supervised, repo):
+    ws, client = supervised
+    out = await client.request("worktree_spawn", name="w", argv=writer("a.txt", "unmerged", "a.txt"))
+    await done(client, "w")
+    (Path(out["worktree"]["path"]) / "b.txt").write_text("uncommitted\n")
+    with pytest.raises(RequestFailed, match=r"holds work: 1 uncommitted change\(s\) in .*; 1 commit\(s\) on podium/w not merged into main"):
+        await client.request("worktree_discard", name="w")
+    assert Path(out["worktree"]["path"]).exists()
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "discard", "w")  # no terminal to ask on: refused, kept
+    assert r.returncode != 0 and "holds work" in r.stderr and Path(out["worktree"]["path"]).exists(), r.stderr
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "discard", "w", "--yes")
+    assert r.returncode == 0 and not Path(out["worktree"]["path"]).exists(), r.stderr
+    gone = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "worktree" and e.get("action") == "discarded"]
+    assert len(gone[0]["lost"]) == 2, gone
+
+
+async def test_bad_input_is_answered_in_words_and_loses_nothing(supervised, repo):
+    ws, client = supervised
+    with pytest.raises(RequestFailed, match="base 'no-such-branch' does not exist"):
+        await client.request("worktree_spawn", name="x", argv=["true"], base="no-such-branch")
+    sh(ws, "git", "branch", "podium/taken")
+    with pytest.raises(RequestFailed, match="branch podium/taken already exists"):
+        await client.request("worktree_spawn", name="taken", argv=["true"])
+    out = await client.request("worktree_spawn", name="w", argv=writer("a.txt", "from w", "w"))
+    await done(client, "w")
+    (ws / "b.txt").write_text("the person's own edit\n")
+    with pytest.raises(RequestFailed, match="main working tree.*uncommitted changes: commit or stash them first; nothing was merged"):
+        await client.request("worktree_merge", name="w")
+    assert (ws / "b.txt").read_text() == "the person's own edit\n"
+    sh(ws, "git", "checkout", "-q", "b.txt")
+    sh(ws, "git", "checkout", "-q", "--detach")
+    with pytest.raises(RequestFailed, match="detached HEAD"):
+        await client.request("worktree_merge", name="w")
+    sh(ws, "git", "checkout", "-q", "main")
+    shutil.rmtree(out["worktree"]["path"])
+    with pytest.raises(RequestFailed, match="was removed by hand: its branch podium/w is kept"):
+        await client.request("worktree_merge", name="w")
+    assert "podium/w" in sh(ws, "git", "branch")
+
+
+async def test_outside_a_repository_a_worker_runs_in_place_and_is_told(supervised):
+    ws, client = supervised
+    out = await client.request("worktree_spawn", name="here", argv=["true"])
+    assert "is not a git repository: here runs in place" in out["note"] and out["worker"]["cwd"] == str(ws)
+
+
+async def test_a_worktree_outlives_a_restart_and_one_whose_worker_is_gone_is_pointed_out(repo):
+    from conftest import shut_down
+
+    from podium.sessions.client import connect_or_start
+
+    ws = repo
+    client, _ = await connect_or_start(ws, client="test")
+    try:
+        out = await client.request("worktree_spawn", name="kept", argv=writer("a.txt", "kept", "kept"))
+        await client.request("worktree_spawn", name="orphan", argv=writer("b.txt", "orphan", "orphan"))
+        for name in ("kept", "orphan"):
+            await done(client, name)
+        await client.request("stop", grace=0.5)
+        await asyncio.wait_for(client.closed.wait(), 10)
+        shutil.rmtree(ws / ".podium/workers/orphan")  # its worker is gone; its worktree and branch are not
+        client, _ = await connect_or_start(ws, client="test")
+        listed = {w["name"]: w for w in await client.request("ls")}
+        assert listed["kept"]["worktree"]["path"] == out["worktree"]["path"], listed["kept"]
+        notice = await eventually(lambda: _left_behind(client), what="the left-behind worktree pointed out")
+        assert "orphan (" in notice["question"] and "kept (" not in notice["question"], notice
+    finally:
+        await shut_down(client, ws)
+
+
+async def _left_behind(client):
+    found = [e for e in await client.request("decisions") if "Worktrees left behind" in e["question"]]
+    return found[0] if found else None

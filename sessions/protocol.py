@@ -272,6 +272,19 @@ class WorktreeDiscard(TypedDict):
     force: NotRequired[bool]  # the person said yes to losing what it holds
 
 
+
+class ReviewComment(TypedDict):
+    worker: str
+    file: str
+    line: int
+    text: str
+    code: NotRequired[str]  # the lines it was made on (a comment whose lines left the diff is stale)
+
+
+class ReviewSend(TypedDict):
+    worker: str
+    env: NotRequired[dict[str, str] | None]  # the resumed run's environment (a client's own)
+
 class Withdraw(TypedDict):
     escalation: str
     note: NotRequired[str]

@@ -45,6 +45,7 @@ from .hooks import HookDesk, evidence
 from .inbox import EscalationInbox
 from .orchestrators import OrchestratorDesk
 from .plans import PlanRooms
+from .review import Review
 from .worktrees import Worktrees
 from .exec_model import UnreadOutput
 from .protocol import MAX_LINE, PROTOCOL_VERSION
@@ -130,7 +131,7 @@ class Supervisor:
         self.inbox.screen_asked = self.hooks.screen_asked
         orchestrators = OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast)
         self.worktrees = Worktrees(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table.call, self.workers)
-        for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks, self.worktrees):
+        for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks, self.worktrees, Review(self.bb.root, self.journal, self.disk, self.table.call, self.worktrees.info)):
             room.register(self.table)
 
     async def run(self, ready_fd: int = -1) -> int:
@@ -291,8 +292,7 @@ class Supervisor:
         worker = self._new_worker(name, meta)
         if worker.mode == "codex-exec":
             worker.argv = prepare_codex_exec(argv, worker.dir)
-        if unread:
-            worker.unread = UnreadOutput()
+        worker.unread = UnreadOutput() if unread else None
         self.journal.write("spawn", name, kind=kind, command=worker.argv, cwd=cwd, via=by)
         await self._launch(worker, worker.argv, env, divider=None)
         return worker

@@ -166,3 +166,63 @@ async def test_a_worktree_outlives_a_restart_and_one_whose_worker_is_gone_is_poi
 async def _left_behind(client):
     found = [e for e in await client.request("decisions") if "Worktrees left behind" in e["question"]]
     return found[0] if found else None
+
+
+async def test_the_diff_has_committed_uncommitted_and_new_files_with_their_counts(supervised, repo):
+    ws, client = supervised
+    out = await client.request("worktree_spawn", name="w", argv=writer("a.txt", "alpha changed\\nmore", "a.txt"))
+    await done(client, "w")
+    where = Path(out["worktree"]["path"])
+    (where / "b.txt").write_text("beta\nuncommitted line\n")
+    (where / "new.py").write_text("print('new')\n")
+    diff = await client.request("review_diff", worker="w")
+    files = {f["path"]: f for f in diff["files"]}
+    assert set(files) == {"a.txt", "b.txt", "new.py"}, files.keys()
+    assert (files["a.txt"]["added"], files["a.txt"]["removed"], files["a.txt"]["status"]) == (2, 1, "modified")
+    assert (files["b.txt"]["added"], files["b.txt"]["removed"]) == (1, 0)
+    assert files["new.py"]["status"] == "added" and files["new.py"]["hunks"][0]["lines"] == ["+print('new')"]
+    assert files["a.txt"]["hunks"][0]["new_start"] == 1
+
+
+@pytest.mark.slow
+async def test_comments_reach_a_real_codex_as_one_follow_up_with_file_and_line(supervised, repo, tmp_path):
+    """The person comments twice on a codex exec writer's diff; one key sends both, and
+    codex (resumed in its own conversation) is asked once with both, file and line; a
+    comment whose lines changed since is marked stale."""
+    import os
+
+    from fake_model import FakeModel, message, shell_call
+    from test_plan_agents import agent_env, codex_prompt
+
+    ws, client = supervised
+    asked: list[str] = []
+
+    def model(body):
+        text = codex_prompt(body)
+        if "Review comments on your changes" in text:
+            asked.append(text)
+            return [message("COMPLETED: addressed the review\n\nStatus: Done\n")]
+        if any(i.get("type") == "function_call_output" for i in body.get("input") or [] if isinstance(i, dict)):
+            return [message("COMPLETED: wrote greet.py\n\nStatus: Done\n")]
+        return [shell_call("printf 'def greet():\\n    return \"hi\"\\n' > greet.py && git add greet.py && git commit -q -m greet")]
+
+    with FakeModel(codex_handler=model) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        argv = ["codex", "exec", "-s", "danger-full-access", "write greet.py"]
+        await client.request("worktree_spawn", name="cx", argv=argv, env=env)
+        assert (await done(client, "cx"))["state"] == "done"
+        diff = await client.request("review_diff", worker="cx")
+        assert [f["path"] for f in diff["files"]] == ["greet.py"], diff["files"]
+        await client.request("review_comment", worker="cx", file="greet.py", line=1, code="def greet():", text="take a name and greet it")
+        await client.request("review_comment", worker="cx", file="greet.py", line=2, code="    return 'gone'", text="return an f-string")
+        shown = (await client.request("review_diff", worker="cx"))["comments"]
+        assert [c["stale"] for c in shown] == [False, True], shown  # the second's lines are not in the diff
+        sent = await client.request("review_send", worker="cx", env=env)
+        assert sent["sent"] == 2
+        await eventually(lambda: asked, what="codex asked with the comments")
+        await done(client, "cx")
+    (prompt,) = asked
+    assert "1. greet.py:1" in prompt and "take a name and greet it" in prompt and "def greet():" in prompt, prompt
+    assert "2. greet.py:2 (the code has changed since this comment was made)" in prompt and "return an f-string" in prompt
+    with pytest.raises(RequestFailed, match="no open comments"):
+        await client.request("review_send", worker="cx")

@@ -95,10 +95,46 @@ async def main() -> None:
         await client.request("stop", grace=0.5)
         await client.close()
         shutil.rmtree(ws.parent, ignore_errors=True)
+    await diff_shot()
     if os.environ.get("PNG"):
         for svg in sorted(OUT.glob("*.svg")):
             subprocess.run(["rsvg-convert", str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
     print("wrote", ", ".join(p.name for p in sorted(OUT.glob("*.svg"))))
+
+
+async def diff_shot() -> None:
+    """The diff view over a writer in a worktree of a small repository made here."""
+    from podium.sessions.client import connect_or_start
+    from podium.sessions.config import Config
+    from podium.tui.app import PodiumApp
+
+    ws = Path(tempfile.mkdtemp(prefix="podium-diff-")) / "repo"
+    ws.mkdir()
+    run = lambda *a: subprocess.run(a, cwd=ws, check=True, capture_output=True)  # noqa: E731
+    run("git", "init", "-q", "-b", "main")
+    run("git", "config", "user.email", "demo@example.com")
+    run("git", "config", "user.name", "demo")
+    (ws / "rows.py").write_text("def rows(text):\n    return text.split('\\n')[:-1]\n")
+    (ws / ".gitignore").write_text(".podium/\n")
+    run("git", "add", "-A")
+    run("git", "commit", "-q", "-m", "start")
+    fix = "printf 'def rows(text):\\n    return text.splitlines()\\n' > rows.py && printf 'from rows import rows\\n\\ndef test_last_row():\\n    assert rows(\"a\\\\nb\") == [\"a\", \"b\"]\\n' > test_rows.py && git add -A && git commit -q -m fix && echo 'COMPLETED: rows() keeps the last row'"
+    client, _ = await connect_or_start(ws, client="shots")
+    try:
+        await client.request("worktree_spawn", name="fix-rows", argv=["sh", "-c", fix])
+        app = PodiumApp(ws, autostart=False, config=Config())
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.link.roster.get("fix-rows", {}).get("state") == "done")
+            await pilot.press("1", "D")
+            await until(pilot, lambda: getattr(app.screen, "diff", {}).get("files"))
+            await pilot.press("c", *"also strip a trailing \\r", "enter")
+            await pilot.pause(1.0)
+            app.save_screenshot(str(OUT / "diff.svg"))
+        await client.request("stop", grace=0.5)
+    finally:
+        await client.close()
+        shutil.rmtree(ws.parent, ignore_errors=True)
+        shutil.rmtree(ws.parent.parent / ".podium-worktrees" / ws.parent.name, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -226,3 +226,46 @@ async def test_comments_reach_a_real_codex_as_one_follow_up_with_file_and_line(s
     assert "2. greet.py:2 (the code has changed since this comment was made)" in prompt and "return an f-string" in prompt
     with pytest.raises(RequestFailed, match="no open comments"):
         await client.request("review_send", worker="cx")
+
+
+async def test_the_diff_view_lists_files_comments_sends_and_merges(supervised, repo):
+    """D on a writer: its files with counts and hunks; c comments on the current hunk, S
+    sends (the worker here is a shell: it cannot resume, and says so), m merges once asked."""
+    from podium.sessions.config import Config
+    from podium.tui.app import PodiumApp
+    from podium.tui.diff_screen import DiffScreen
+    from podium.tui.screens import ConfirmScreen, PromptScreen
+    from test_plans import text_of
+
+    ws, client = supervised
+    await client.request("worktree_spawn", name="w", argv=writer("a.txt", "alpha, reviewed", "a.txt reviewed"))
+    await done(client, "w")
+    app = PodiumApp(ws, autostart=False, config=Config())
+    async with app.run_test(size=(140, 36)) as pilot:
+        await eventually(lambda: "w" in app.dashboard.panes, pilot=pilot, what="w on the dashboard")
+        await pilot.press("1", "D")
+        await eventually(lambda: isinstance(app.screen, DiffScreen) and app.screen.diff["files"], pilot=pilot, what="the diff view with its files")
+        view = app.screen
+        assert [f["path"] for f in view.diff["files"]] == ["a.txt"]
+        await eventually(lambda: "+alpha, reviewed" in text_of(view.query_one("#hunk-text")), pilot=pilot, what="the hunk shown", show=lambda: text_of(view.query_one("#hunk-text")))
+        await pilot.press("c")
+        await eventually(lambda: isinstance(app.screen, PromptScreen), pilot=pilot, what="the comment prompt")
+        await pilot.press(*"say why", "enter")
+        await eventually(lambda: isinstance(app.screen, DiffScreen) and app.screen.diff.get("comments"), pilot=pilot, what="the comment saved")
+        (comment,) = view.diff["comments"]
+        assert (comment["file"], comment["line"], comment["code"], comment["text"]) == ("a.txt", 1, "alpha, reviewed", "say why")
+        app.save_screenshot(str(ws.parent / "diff.svg"))
+        await pilot.press("m")
+        await eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot, what="the merge question")
+        await pilot.press("y")
+        await eventually(lambda: (ws / "a.txt").read_text() == "alpha, reviewed\n", pilot=pilot, what="merged into main")
+
+
+async def test_podium_diff_prints_the_files_hunks_and_comments(supervised, repo):
+    ws, client = supervised
+    await client.request("worktree_spawn", name="w", argv=writer("a.txt", "alpha via cli", "a.txt"))
+    await done(client, "w")
+    await client.request("review_comment", worker="w", file="a.txt", line=1, code="alpha via cli", text="why this?")
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "diff", "w")
+    assert r.returncode == 0, r.stderr
+    assert "M a.txt  +1 -1" in r.stdout and "+alpha via cli" in r.stdout and "comment a.txt:1 (open): why this?" in r.stdout, r.stdout

@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             return attach(workspace, autostart=False, plain=args.plain)
         if args.command == "mcp":
             return mcp_command.run(args, workspace)
-        if args.command in ("merge", "discard"):
+        if args.command in ("merge", "discard", "diff"):
             return asyncio.run(worktree_commands.run(args, workspace))
         if args.command in ("plan", "dlq"):
             return asyncio.run((plan_commands if args.command == "plan" else dlq_commands).run(args, workspace))

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from podium.sessions.blackboard import Blackboard
 from podium.sessions.launch import build_command
 
+from .diff_screen import DiffScreen
 from .link import SupervisorLink
 from .screens import ConfirmScreen, NewWorkerScreen, PromptScreen
 
@@ -37,6 +38,16 @@ class WorkerCommandsScreen(Screen[None]):
     def toggle_pause(self, name: str) -> None:
         w = self.link.roster.get(name, {})
         self.link.request("continue" if w.get("state") == "paused" else "pause", worker=name)
+
+    def action_diff(self) -> None:
+        """The focused writer's changes against its base (a worker in a worktree)."""
+        name = self.focused_name()
+        if name is None:
+            return
+        if not (self.link.roster.get(name) or {}).get("worktree"):
+            self.notify(f"{name} has no worktree: podium spawn NAME --worktree starts a writer in one", severity="warning")
+            return
+        self.app.push_screen(DiffScreen(self.link, name))
 
     def action_orchestrators(self) -> None:
         """Pause what orchestrating agents (podium mcp) may start, or let them go on."""

@@ -269,3 +269,35 @@ async def test_podium_diff_prints_the_files_hunks_and_comments(supervised, repo)
     r = await asyncio.to_thread(podium_cli, "-w", str(ws), "diff", "w")
     assert r.returncode == 0, r.stderr
     assert "M a.txt  +1 -1" in r.stdout and "+alpha via cli" in r.stdout and "comment a.txt:1 (open): why this?" in r.stdout, r.stdout
+
+
+async def test_the_merge_queue_merges_in_order_and_a_conflict_stops_it_and_is_sent_back(supervised, repo):
+    """Three writers: one and two change different files, three the same line as one.
+    The queue merges one and two, re-checks three against the updated main, stops there,
+    and (--send-back) asks three to rebase and resolve; nothing is half merged."""
+    ws, client = supervised
+    await client.request("worktree_spawn", name="one", argv=writer("a.txt", "one", "one"))
+    await client.request("worktree_spawn", name="two", argv=writer("b.txt", "two", "two"))
+    await client.request("worktree_spawn", name="three", argv=["sh", "-c", "printf 'three\\n' > a.txt && git commit -qam three && echo 'COMPLETED: three'; exec cat"])
+    for name in ("one", "two"):
+        await done(client, name)
+    await eventually(lambda: _committed(client, "three"), what="three's commit")
+    await client.request("interrupt", worker="three")
+    await done(client, "three")
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "one", "two", "three", "--send-back")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "one merged into main" in r.stdout and "two merged into main" in r.stdout and "queue stopped at three (3 of 3)" in r.stdout and "conflicts with main in a.txt" in r.stdout, r.stdout
+    assert (ws / "a.txt").read_text() == "one\n" and (ws / "b.txt").read_text() == "two\n" and sh(ws, "git", "status", "--porcelain") == ""
+    # three is a shell: it has no conversation to send the conflict back to, and the queue says so
+    # (an agent is resumed with the rebase prompt, as review comments are: see above).
+    assert "three cannot be asked (cannot resume three: a shell worker has no conversation to resume" in r.stdout, r.stdout
+
+
+async def _committed(client, name: str) -> bool:
+    from podium.sessions.client import RequestFailed as Refused
+
+    try:
+        check = await client.request("worktree_merge", name=name, check=True)
+    except Refused:
+        return False
+    return check["commits"] == 1

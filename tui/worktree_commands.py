@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,8 +19,9 @@ from .subcommands import CliError
 
 
 def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
-    m = add("merge", help="merge a writer's worktree branch into the main worktree's branch (checks first)")
-    m.add_argument("name")
+    m = add("merge", help="merge writers' worktree branches into the main worktree's branch, in order (each checked first)")
+    m.add_argument("names", nargs="+", metavar="NAME", help="several: a merge queue, each re-checked against the target as the ones before it landed")
+    m.add_argument("--send-back", action="store_true", help="a conflict stops the queue and asks that worker to rebase onto the target and resolve")
     m.add_argument("--check", action="store_true", help="only say whether it merges cleanly, and what conflicts")
     m.add_argument("--how", choices=["ff", "merge", "squash"], default=None, help="fast-forward, a merge commit (default) or one squashed commit")
     m.add_argument("--json", action="store_true")
@@ -50,7 +52,10 @@ async def run(args: argparse.Namespace, workspace: Path) -> int:
             for c in out["comments"]:
                 print(f"comment {c['file']}:{c['line']} ({'sent' if c.get('sent') else 'stale' if c.get('stale') else 'open'}): {c['text']}")
             return 0
+        if args.command == "merge" and len(args.names) > 1:
+            return await queue(client, args)
         if args.command == "merge":
+            args.name = args.names[0]
             out = await client.request("worktree_merge", name=args.name, check=args.check, **({"how": args.how} if args.how else {}))
             if args.json:
                 print(json.dumps(out, indent=2))
@@ -76,3 +81,28 @@ async def run(args: argparse.Namespace, workspace: Path) -> int:
         raise CliError(f"podium: {exc}") from None
     finally:
         await client.close()
+
+
+async def queue(client: SupervisorClient, args: argparse.Namespace) -> int:
+    """The merge queue: in order, each checked against the target as it is now; a conflict
+    stops it (what merged stays merged), and with --send-back the worker is asked to rebase."""
+    for n, name in enumerate(args.names, 1):
+        check = await client.request("worktree_merge", name=name, check=True)
+        if not check["clean"]:
+            files = ", ".join(check["conflicts"])
+            print(f"podium: queue stopped at {name} ({n} of {len(args.names)}): {check['branch']} conflicts with {check['target']} in {files}")
+            if args.send_back:
+                prompt = f"Your branch {check['branch']} no longer merges cleanly into {check['target']}: conflicts in {files}. Rebase onto {check['target']} (git rebase {check['target']}), resolve them, run the tests, commit, and end with your report."
+                try:
+                    await client.request("resume", worker=name, prompt=prompt, env=dict(os.environ))
+                except RequestFailed as exc:
+                    print(f"podium: {name} cannot be asked ({exc}): rebase {check['branch']} onto {check['target']} in its worktree yourself")
+                else:
+                    print(f"podium: asked {name} to rebase onto {check['target']} and resolve")
+            return 1
+        if args.check:
+            print(f"podium: {name}: merges cleanly into {check['target']} ({check['commits']} commit(s))")
+            continue
+        out = await client.request("worktree_merge", name=name, **({"how": args.how} if args.how else {}))
+        print(f"podium: {name} merged into {out['merged']['into']} ({out['merged']['commit'][:10]})")
+    return 0

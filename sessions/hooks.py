@@ -99,7 +99,7 @@ class HookDesk:
         return hmac.new(self.key, name.encode(), hashlib.sha256).hexdigest()[:32]
 
     # -- giving a run its hooks ---------------------------------------------------------------------
-    def bridge(self, name: str, mode: str, argv: list[str], env: dict[str, str] | None) -> tuple[list[str], dict[str, str] | None]:
+    def bridge(self, name: str, mode: str, argv: list[str], env: dict[str, str] | None, cwd: str | None = None) -> tuple[list[str], dict[str, str] | None]:
         """The command and environment of a run with podium's hooks (unchanged for the
         agents and modes that get none)."""
         if mode not in ("claude", "claude-p", "codex") or not argv:
@@ -109,7 +109,7 @@ class HookDesk:
             return argv, env
         command = f"{shlex.quote(sys.executable)} -I -S {shlex.quote(str(CLIENT))}"
         if mode == "codex":
-            why = codex_hooks_of_their_own((env or {}).get("CODEX_HOME") or os.environ.get("CODEX_HOME"))
+            why = codex_hooks_of_their_own((env or {}).get("CODEX_HOME") or os.environ.get("CODEX_HOME"), cwd)
             if why:
                 self.off[name] = why
                 return argv, env
@@ -255,21 +255,24 @@ def podium_program() -> str:
     return str(beside) if beside.exists() else shutil.which("podium") or "podium"
 
 
-def codex_hooks_of_their_own(codex_home: str | None) -> str | None:
-    """Why podium must not bypass codex's hook trust for a run: the person's codex config
-    has hooks of its own (bypassing would run them untrusted too). None: it has none."""
+def codex_hooks_of_their_own(codex_home: str | None, cwd: str | None = None) -> str | None:
+    """Why podium must not bypass codex's hook trust for a run: the person's codex config,
+    or a project's `.codex/config.toml` from the run's directory up, has hooks of its own
+    (bypassing would run them untrusted too). None: the run's hooks would be podium's alone."""
     home = Path(codex_home) if codex_home else Path.home() / ".codex"
-    config = home / "config.toml"
-    try:
-        data = tomllib.loads(config.read_text("utf-8"))
-    except FileNotFoundError:
-        data = {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return f"{config} cannot be read ({exc.__class__.__name__}), so podium cannot tell whether it has hooks of its own"
-    if data.get("hooks"):
-        return f"{config} has hooks of its own; podium will not run them untrusted (`--dangerously-bypass-hook-trust`), so this codex is read from its screen"
     if (home / "hooks.json").exists():
         return f"{home / 'hooks.json'} has hooks of its own; this codex is read from its screen"
+    here = Path(cwd).resolve() if cwd else None
+    configs = [home / "config.toml", *([d / ".codex" / "config.toml" for d in (here, *here.parents)] if here else [])]
+    for config in configs:
+        try:
+            data = tomllib.loads(config.read_text("utf-8"))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            return f"{config} cannot be read ({exc.__class__.__name__}), so podium cannot tell whether it has hooks of its own"
+        if data.get("hooks"):
+            return f"{config} has hooks of its own; podium will not run them untrusted (`--dangerously-bypass-hook-trust`), so this codex is read from its screen"
     return None
 
 

@@ -17,7 +17,6 @@ started, is refused.
 import hashlib
 import json
 import logging
-import re
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from .blackboard import BlackboardError, DiskThread, Journal, read_toml
+from .text import masked
 from .requests import RequestError, RequestTable
 from .states import Tier, WorkerState
 
@@ -39,8 +39,6 @@ ITEMS_SHOWN = 20  # items of each list or object kept in the journal
 DEPTH_SHOWN = 4
 RECORD_SHOWN = 4096  # bytes of JSON one tool call's arguments may take in the journal
 RUN, DONT = "A", "B"  # the plan gate's options
-# NAME=value where the name says it is a secret: the value is masked in the journal.
-SECRET = re.compile(r"\b([A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)[A-Za-z0-9_]*)=(\"[^\"]*\"?|'[^']*'?|\S*)", re.IGNORECASE)
 _CREDS = struct.Struct("3i")
 
 Caller = Callable[..., Awaitable[Any]]  # RequestTable.call(by, op, **fields)
@@ -104,7 +102,7 @@ def _shortened(value: Any, left: list[int], depth: int = 0) -> Any:
     objects to ITEMS_SHOWN items and DEPTH_SHOWN levels, all of it to about `left[0]`
     characters (what is past the budget is left out)."""
     if isinstance(value, str):
-        shown = SECRET.sub(r"\1=***", value[:ARG_SHOWN]) + (f"… ({len(value)} characters)" if len(value) > ARG_SHOWN else "")
+        shown = masked(value[:ARG_SHOWN]) + (f"… ({len(value)} characters)" if len(value) > ARG_SHOWN else "")
     elif isinstance(value, (bool, int, float)) or value is None:
         shown = value
     elif depth >= DEPTH_SHOWN or not isinstance(value, (dict, list)):

@@ -33,7 +33,7 @@ from .fsutil import append_text, atomic_write, now_iso
 from .launch import build_command, shell_argv
 from .plan import Plan, PlanError, Task, envelope, load_plan, touches_overlap
 from .protocol import PlanEnvelope, PlanRun, PlanStop, TaskRef
-from .requests import RequestError, RequestTable
+from .requests import InternalClient, RequestError, RequestTable
 from .resumption import RESUMABLE, RESUMED_AGENTS, continue_argv, failure_digest, with_digest, with_flags
 from .states import ENDED, TASK_SATISFIED, TASK_WORKING, PlanState, TaskState, WorkerState
 from .task_runs import TaskRun, load_runs, task_record
@@ -220,6 +220,8 @@ class Scheduler:
 
     # -- the requests ------------------------------------------------------------------------------------
     async def op_run(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
+        if client.kind == "mcp" and not isinstance(client, InternalClient):  # (orchestrators.py's gate calls as a room)
+            raise RequestError("an orchestrator's plan starts through its plan_run tool, after the person's yes (the gate)")
         if self.state in (PlanState.RUNNING, PlanState.PAUSED):
             raise RequestError(f"plan {self.plan.title if self.plan else ''!r} is {self.state}: stop it first (podium plan stop)")
         path = Path(req.get("path") or self.default_plan)

@@ -54,6 +54,7 @@ from .requests import RequestError, RequestTable
 from .result import CuratedResult
 from .result_desk import ResultDesk
 from .states import ACTIVE, ENDED, WorkerState
+from .text import masked
 from .transcript import TranscriptReader
 from .worker import Worker, parse_ts
 from .worker_ops import WorkerOps
@@ -182,8 +183,7 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         self.journal.write("supervisor", None, state="stopped", pid=os.getpid())
-        self.inbox.stop()
-        self.plans.stop()
+        self.inbox.stop(), self.plans.stop()
         await self.hub.close_all("supervisor stopped")
         if self._server is not None:
             self._server.close()
@@ -293,7 +293,7 @@ class Supervisor:
         if worker.mode == "codex-exec":
             worker.argv = prepare_codex_exec(argv, worker.dir)
         worker.unread = UnreadOutput() if unread else None
-        self.journal.write("spawn", name, kind=kind, command=worker.argv, cwd=cwd, via=by)
+        self.journal.write("spawn", name, kind=kind, command=[masked(a) for a in worker.argv], cwd=cwd, via=by)
         await self._launch(worker, worker.argv, env, divider=None)
         return worker
 
@@ -309,7 +309,7 @@ class Supervisor:
         worker.adapter.new_run()
         run = len(worker.runs) + 1
         divider = f"── podium: run {run} of {worker.name} · resume · {now_iso()} · {shlex.join(argv)} ──"
-        self.journal.write("resume", worker.name, run=run, command=argv)
+        self.journal.write("resume", worker.name, run=run, command=[masked(a) for a in argv])
         await self._launch(worker, argv, env, divider=divider)
         return worker
 
@@ -321,7 +321,7 @@ class Supervisor:
             except FileNotFoundError:
                 pass
         worker.new_run(argv, TranscriptReader(worker.dir).size, resumed=divider is not None)
-        argv, env = self.hooks.bridge(worker.name, worker.mode, argv, env)  # (meta keeps the command as asked)
+        argv, env = self.hooks.bridge(worker.name, worker.mode, argv, env, worker.cwd)  # (meta keeps the command as asked)
         self.save(worker)
         self._announce(worker)
         cols, rows = worker.screen.columns, worker.screen.lines

@@ -63,3 +63,13 @@ def sgr_only(raw: bytes) -> str:
     if "\r" in text:
         text = text.rsplit("\r", 1)[-1]
     return NON_SGR_RE.sub("", text).translate(_STYLED_UNSAFE)
+
+
+# NAME=value where NAME says it is a secret (…KEY, …TOKEN, SECRET, PASSWORD…): masked in
+# what the journal keeps of a command or an agent's arguments.
+SECRET = re.compile(r"\b([A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)[A-Za-z0-9_]*)=(\"[^\"]*\"?|'[^']*'?|\S*)", re.IGNORECASE)
+
+
+def masked(text: str) -> str:
+    """`text` with the values of NAME=value secrets replaced by ***."""
+    return SECRET.sub(r"\1=***", text)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import eventually
-from fake_model import FakeModel, claude_text, claude_tool, has_tool_result, last_user_text, message
+from fake_model import FakeModel, claude_text, claude_tool, last_user_text, message
 
 from podium.sessions.blackboard import read_journal
 from podium.sessions.config import load_config

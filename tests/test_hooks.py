@@ -108,15 +108,18 @@ async def _state(client, esc_id: str, state: str):
 
 
 @pytest.mark.slow
-async def test_a_codex_with_hooks_of_its_own_is_read_from_its_screen_and_says_why(supervised, tmp_path):
+@pytest.mark.parametrize("where", ["home", "project"])
+async def test_a_codex_with_hooks_of_its_own_is_read_from_its_screen_and_says_why(supervised, tmp_path, where):
     from fake_model import FakeModel, codex_home
     from test_agents import CODEX
 
     ws, client = supervised
     with FakeModel() as fm:
         env = {**os.environ, **codex_home(tmp_path / "codex-home", fm.port)}
-        config = tmp_path / "codex-home" / "config.toml"
-        config.write_text(config.read_text() + '\n[[hooks.Stop]]\nhooks = [{ type = "command", command = "true" }]\n')
+        hooks = '\n[[hooks.Stop]]\nhooks = [{ type = "command", command = "true" }]\n'
+        config = tmp_path / "codex-home" / "config.toml" if where == "home" else ws / ".codex" / "config.toml"
+        config.parent.mkdir(exist_ok=True)
+        config.write_text((config.read_text() if config.exists() else "") + hooks)
         await client.request("spawn", name="cx", argv=[CODEX, "--no-daemon"], env=env, cwd=str(ws))
         listed = {w["name"]: w for w in await client.request("ls")}["cx"]
         assert listed["hook"]["path"] == "screen" and "has hooks of its own" in listed["hook"]["source"], listed["hook"]
@@ -327,3 +330,11 @@ async def test_the_person_denies_a_hooks_request_with_a_message_from_the_inbox(s
         out, _ = await asyncio.wait_for(answer, 20)
     decision = json.loads(out)["hookSpecificOutput"]["decision"]
     assert decision == {"behavior": "deny", "message": "write under build/ instead"}, decision
+
+
+async def test_a_commands_secrets_are_masked_in_the_journal(supervised):
+    ws, client = supervised
+    await client.request("spawn", name="s", argv=["sh", "-c", "API_TOKEN=abc123 true", "OPENAI_API_KEY=sk-live-x"])
+    (spawned,) = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "spawn"]
+    assert spawned["command"] == ["sh", "-c", "API_TOKEN=*** true", "OPENAI_API_KEY=***"], spawned
+    assert "abc123" not in (ws / ".podium/journal.jsonl").read_text()

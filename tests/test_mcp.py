@@ -859,3 +859,13 @@ async def test_the_dashboard_marks_orchestrator_workers_and_M_pauses_them(room):
         assert [e["paused"] for e in policy] == [True, False] and {e["via"] for e in policy} == {"tui"}, policy
     finally:
         await agent.close()
+
+
+async def test_an_orchestrators_connection_cannot_start_a_plan_around_the_gate(room):
+    ws, _ = room
+    agent = await SupervisorClient.connect(ws, client="mcp")
+    try:
+        with pytest.raises(RequestFailed, match="starts through its plan_run tool, after the person's yes"):
+            await agent.request("plan_run", path=str(ws / ".podium" / "plan.toml"))
+    finally:
+        await agent.close()

@@ -211,21 +211,24 @@ def interactive_claude_env(tmp_path: Path, workspace: Path, fm: FakeModel) -> di
     return env
 
 
-def claude_env(tmp_path: Path, fm: FakeModel) -> dict[str, str]:
+def claude_settings(tmp_path: Path, fm: FakeModel) -> dict[str, str]:
+    """What claude needs to run offline against the fake model (a throwaway config dir)."""
     cfg = tmp_path / "claude-config"
     cfg.mkdir(exist_ok=True)
-    return cli_env(
-        {
-            "ANTHROPIC_BASE_URL": fm.base_url,
-            "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-podium-tests-0123",
-            "CLAUDE_CONFIG_DIR": str(cfg),
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "DISABLE_TELEMETRY": "1",
-            "DISABLE_ERROR_REPORTING": "1",
-            "DISABLE_AUTOUPDATER": "1",
-            "CLAUDE_CODE_MAX_RETRIES": "0",
-        }
-    )
+    return {
+        "ANTHROPIC_BASE_URL": fm.base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-podium-tests-0123",
+        "CLAUDE_CONFIG_DIR": str(cfg),
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+    }
+
+
+def claude_env(tmp_path: Path, fm: FakeModel) -> dict[str, str]:
+    return cli_env(claude_settings(tmp_path, fm))
 
 
 @pytest.mark.slow

@@ -798,20 +798,10 @@ async def test_claude_print_mode_calls_podium_through_its_mcp_config(room, tmp_p
             return [claude_tool(tool, {"name": "scout", "agent": "shell", "command": "echo scouting"})]
         return [claude_text("a title")]  # claude's side requests
 
-    cfg = tmp_path / "claude-config"
-    cfg.mkdir()
+    from test_agents import claude_settings
+
     with FakeModel(claude_handler=model) as fm:
-        env = {
-            **os.environ,
-            "ANTHROPIC_BASE_URL": fm.base_url,
-            "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-podium-tests-0123",
-            "CLAUDE_CONFIG_DIR": str(cfg),
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "DISABLE_TELEMETRY": "1",
-            "DISABLE_ERROR_REPORTING": "1",
-            "DISABLE_AUTOUPDATER": "1",
-            "CLAUDE_CODE_MAX_RETRIES": "0",
-        }
+        env = {**os.environ, **claude_settings(tmp_path, fm)}
         claude = await asyncio.create_subprocess_exec(
             str(BIN / "claude"), "-p", "send a scout", "--mcp-config", str(config), "--strict-mcp-config", "--allowedTools", tool,
             "--output-format", "stream-json", "--verbose",

@@ -64,20 +64,9 @@ def write_plan(ws: Path, body: str) -> Path:
 
 def agent_env(tmp_path: Path, fm: FakeModel) -> dict[str, str]:
     """What the plan's workers need to find the CLIs and the fake model (codex and claude)."""
-    cfg = tmp_path / "claude-config"
-    cfg.mkdir(exist_ok=True)
-    return {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        **codex_home(tmp_path / "codex-home", fm.port),
-        "ANTHROPIC_BASE_URL": fm.base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-fake-key-for-podium-tests-0123",
-        "CLAUDE_CONFIG_DIR": str(cfg),
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_TELEMETRY": "1",
-        "DISABLE_ERROR_REPORTING": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "CLAUDE_CODE_MAX_RETRIES": "0",
-    }
+    from test_agents import claude_settings
+
+    return {"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **codex_home(tmp_path / "codex-home", fm.port), **claude_settings(tmp_path, fm)}
 
 
 async def run_to_completion(client, plan_file: Path, env: dict[str, str], timeout: float = 150) -> dict:

@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -57,6 +58,7 @@ EVENTS = (*ACTIVITY, "Notification")
 CLAUDE_EVENTS = EVENTS
 CODEX_EVENTS = ("SessionStart", "UserPromptSubmit", "PreToolUse", "PermissionRequest", "PostToolUse", "Stop")
 DEFAULT_WAIT = 600.0  # seconds a PermissionRequest waits for the person before the CLI asks itself
+SESSION_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{0,127}$")  # what an agent may name its session (it reaches a resume's argv)
 CONTRADICTION = 3.0  # seconds a prompt on the screen may go unreported by a hooked agent's hooks
 OPTIONS = [
     {"key": "y", "label": "approve"},
@@ -88,6 +90,7 @@ class HookDesk:
         self.key = _key(root / "hook.key")
         self.seen: dict[str, dict[str, Any]] = {}  # worker -> {activity, source, at, session_id}
         self.off: dict[str, str] = {}  # worker -> why its hook path is off (the screen is read)
+        self.withdrawn: dict[str, float] = {}  # worker -> when its last hook question was withdrawn
 
     def register(self, table: RequestTable) -> None:
         table.add("hook", self.op_hook, Hook)
@@ -148,7 +151,7 @@ class HookDesk:
             raise RequestError(f"hook refused: {bad} payload")
         activity = NOTIFICATIONS.get(str(payload.get("notification_type") or payload.get("matcher") or ""), "notified") if event == "Notification" else ACTIVITY[event]
         at = time.strftime("%H:%M:%S")
-        session = payload.get("session_id") if isinstance(payload.get("session_id"), str) else None
+        session = payload.get("session_id") if isinstance(payload.get("session_id"), str) and SESSION_ID.match(payload["session_id"]) else None
         self.seen[name] = {"activity": activity, "source": f"hook:{event} {at}", "event": event, "at": time.time(), "session_id": session or (self.seen.get(name) or {}).get("session_id")}
         adapter = getattr(worker, "adapter", None)
         if session and adapter is not None and adapter.session_id != session:  # the ledger: a new conversation, or a fork (/clear)
@@ -159,10 +162,21 @@ class HookDesk:
         self.changed(name)
         if event == "PermissionRequest" and worker.state not in ENDED:
             wait = min(self.wait, max(0.0, float(req.get("wait") or self.wait) - 0.5))  # (answer before the hook gives up)
-            return await self._permission(worker, payload, wait)
+            return await self._permission(worker, payload, wait, client)
         return {}
 
-    async def _permission(self, worker: Any, payload: dict[str, Any], wait: float) -> dict[str, Any]:
+    async def _wait(self, esc_id: str, worker: Any, client: Any, wait: float) -> dict[str, Any] | None:
+        """The person's answer, or None once `wait` passed, the hook that asked went away
+        (the person answered the dialog in the pane, the CLI gave up) or the worker ended."""
+        deadline = time.monotonic() + wait
+        while True:
+            out = await self.call("decision_wait", escalation=esc_id, timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            if out.get("answer") or out["escalation"]["state"] not in ("pending",):
+                return out.get("answer")
+            if time.monotonic() >= deadline or getattr(client, "closed", False) or worker.state in ENDED:
+                return None
+
+    async def _permission(self, worker: Any, payload: dict[str, Any], wait: float, client: Any = None) -> dict[str, Any]:
         tool = str(payload.get("tool_name") or "a tool")
         given = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
         command = given.get("command") if isinstance(given.get("command"), str) else None
@@ -184,12 +198,13 @@ class HookDesk:
             return {"stdout": _decision("approve", payload, None)}
         if worker.state not in ENDED:
             worker.set_state(WorkerState.WAITING, f"approval (hook): {what}"[:120])
-        out = await self.call("decision_wait", escalation=esc["id"], timeout=wait)
-        answer = out.get("answer")
+        answer = await self._wait(esc["id"], worker, client, wait)
         if worker.state == WorkerState.WAITING:
             worker.set_state(WorkerState.RUNNING, "approval answered" if answer else "the hook's wait ended: the agent asks on its screen")
         if not answer:
-            await self.call("withdraw", escalation=esc["id"], note=f"not answered in {wait:g} s: the agent asks on its own screen now")
+            gone = getattr(client, "closed", False) or worker.state in ENDED
+            self.withdrawn[worker.name] = time.time()
+            await self.call("withdraw", escalation=esc["id"], note="its hook went away before an answer" if gone else f"not answered in {wait:g} s: the agent asks on its own screen now")
             return {}
         return {"stdout": _decision(CHOICES.get(str(answer.get("choice")), "deny"), payload, answer.get("message"))}
 
@@ -218,6 +233,8 @@ class HookDesk:
             last = self.seen.get(name) or {}
             if name in self.off or (last.get("event") == "PermissionRequest" and last.get("at", 0) >= asked_at - CONTRADICTION):
                 return
+            if self.withdrawn.get(name, 0) >= asked_at - CONTRADICTION:
+                return  # (the hook asked and gave up: the CLI's own prompt is expected on the screen)
             self.off[name] = f"the screen showed a prompt ({what[:80]}) its hooks did not report for {CONTRADICTION:g} s: the screen is read for it now"
             self.journal.write("hook", name, contradicted=self.off[name])
             self.changed(name)
@@ -263,6 +280,9 @@ def codex_hooks_of_their_own(codex_home: str | None, cwd: str | None = None) -> 
     if (home / "hooks.json").exists():
         return f"{home / 'hooks.json'} has hooks of its own; this codex is read from its screen"
     here = Path(cwd).resolve() if cwd else None
+    for listing in ([d / ".codex" / "hooks.json" for d in (here, *here.parents)] if here else []):
+        if listing.exists():
+            return f"{listing} has hooks of its own; this codex is read from its screen"
     configs = [home / "config.toml", *([d / ".codex" / "config.toml" for d in (here, *here.parents)] if here else [])]
     for config in configs:
         try:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from .blackboard import DiskThread, Journal
 from .escalations import Escalation, Recogniser, TierRule, parse_card, resolve_card, screen_options, tier_for
 from .fsutil import atomic_write, now_iso
+from .text import masked
 from .protocol import Answer, DecisionWait, Decisions, Escalate, Withdraw
 from .requests import RequestError, RequestTable
 from .states import ACTIVE, EscalationState, OPEN_ESCALATIONS, Source, Tier, WorkerState
@@ -129,6 +130,7 @@ class EscalationInbox:
         self._close(screen, EscalationState.RESOLVED)
 
     def _open(self, esc: Escalation) -> None:
+        esc.question, esc.command, esc.reason = masked(esc.question), masked(esc.command) if esc.command else None, masked(esc.reason) if esc.reason else None
         self.escalations[esc.id] = esc
         rec = esc.recogniser.name if esc.recogniser else None
         self.journal.write("escalation", esc.worker, id=esc.id, tier=esc.tier, source=esc.source, question=esc.question, command=esc.command, file=esc.file, recogniser=rec)
@@ -220,6 +222,10 @@ class EscalationInbox:
             return
 
     def worker_ended(self, name: str, state: str) -> None:
+        hook = self.hook_asking(name)
+        if hook is not None:  # (its hook is gone with it; the wait there ends on its own)
+            hook.note = f"the worker ended ({state}) before its permission request was answered"
+            self._close(hook, EscalationState.EXPIRED)
         esc = self.pending_for(name)
         if esc is None:
             return
@@ -291,6 +297,7 @@ class EscalationInbox:
             self._close(esc, EscalationState.RESOLVED)
             if esc.source == Source.HOOK and esc.worker:
                 self._hook_answered[esc.worker] = time.monotonic()  # its dialog leaves the screen soon
+                self._look_again(esc.worker, HOOK_GRACE + 0.1)  # (a next prompt drawn meanwhile is read then)
 
     async def op_answer(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
         esc = self.escalations.get(req["escalation"])
@@ -300,7 +307,7 @@ class EscalationInbox:
             raise RequestError(f"escalation {esc.id} is a malformed card: {esc.note}")
         await self.deliver(esc, req["choice"], by=str(req.get("by") or client.kind), how=f"via {client.kind}", message=req.get("message"))
         target = self.worker_named(esc.worker or "")
-        if target is not None and esc.source != Source.SCREEN and target.state == WorkerState.WAITING and self.pending_for(target.name) is None:
+        if target is not None and esc.source != Source.SCREEN and target.state == WorkerState.WAITING and self.pending_for(target.name) is None and self.hook_asking(target.name) is None:
             target.set_state(WorkerState.RUNNING, "decision answered")
         return esc.public()
 
@@ -312,7 +319,17 @@ class EscalationInbox:
         if esc.state == EscalationState.PENDING:
             esc.note = str(req.get("note") or f"withdrawn by {client.kind}")
             self._close(esc, EscalationState.EXPIRED)
+        self._look_again(esc.worker, 0.0)  # the CLI's own dialog may be on the screen already, drawn in silence
         return esc.public()
+
+    def _look_again(self, name: str | None, after: float) -> None:
+        """A screen that will not change by itself is read for prompts once more, `after` s on."""
+        def look() -> None:
+            worker = self.worker_named(name or "")
+            if worker is not None and worker.state in ACTIVE:
+                self.check_prompts(worker)
+
+        asyncio.get_running_loop().call_later(after, look)
 
     async def op_decisions(self, client: Any, req: dict[str, Any]) -> list[dict[str, Any]]:
         await self.scan_cards()

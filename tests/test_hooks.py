@@ -80,11 +80,15 @@ async def test_strangers_and_bad_payloads_are_refused_with_a_reason_and_cost_not
 
 
 async def test_a_permission_request_nobody_answers_gives_up_in_its_time_and_withdraws(supervised):
+    import asyncio
+
     ws, client = supervised
     await client.request("spawn", name="w", argv=["sleep", "30"])
     ask = json.dumps({"tool_name": "Bash", "tool_input": {"command": "rm -rf build", "description": "clean"}}).encode()
-    done, took = run_hook("PermissionRequest", ask, hook_env(ws, "w", wait=1.5))
-    assert done.returncode == 0 and done.stdout == b"" and took < 6, (done, took)  # nothing: the CLI asks on its own screen
+    pending = asyncio.ensure_future(asyncio.to_thread(run_hook, "PermissionRequest", ask, hook_env(ws, "w", wait=3)))
+    await eventually(lambda: _in_state(client, "w", "waiting"), what="w waiting while its hook asks")
+    done, took = await pending
+    assert done.returncode == 0 and done.stdout == b"" and took < 8, (done, took)  # nothing: the CLI asks on its own screen
     (esc,) = [e for e in await client.request("decisions", states="all") if e["worker"] == "w"]
     assert (esc["source"], esc["command"], esc["reason"]) == ("hook", "rm -rf build", "clean")
     await eventually(lambda: _state(client, esc["id"], "expired"), what="the unanswered question withdrawn")
@@ -92,6 +96,26 @@ async def test_a_permission_request_nobody_answers_gives_up_in_its_time_and_with
     await client.request("kill", worker="w", grace=0.5, wait=True)
     ended = {w["name"]: w for w in await client.request("ls")}["w"]
     assert ended["evidence"] in ("signal 1", "signal 15", "exit 129", "exit 143"), ended  # the ending says how it is known
+
+
+async def test_a_worker_that_ends_while_its_hook_asks_takes_the_question_with_it(supervised):
+    import asyncio
+
+    ws, client = supervised
+    await client.request("spawn", name="w", argv=["sleep", "30"])
+    ask = json.dumps({"tool_name": "Bash", "tool_input": {"command": "make deploy"}}).encode()
+    pending = asyncio.ensure_future(asyncio.to_thread(run_hook, "PermissionRequest", ask, hook_env(ws, "w")))
+    esc = await eventually(lambda: _hook_question(client, "w"), what="the hook's question")
+    await client.request("kill", worker="w", grace=0.5)
+    done, took = await asyncio.wait_for(pending, 15)
+    assert done.stdout == b"" and took < 10, (done, took)  # not the 600 s it would wait for a person
+    (gone,) = [e for e in await client.request("decisions", states="all") if e["id"] == esc["id"]]
+    assert gone["state"] == "expired" and "ended" in gone["note"], gone
+
+
+async def _hook_question(client, name: str):
+    found = [e for e in await client.request("decisions") if e["worker"] == name and e["source"] == "hook"]
+    return found[0] if found else None
 
 
 async def test_no_supervisor_costs_the_agent_nothing(tmp_path):
@@ -108,7 +132,7 @@ async def _state(client, esc_id: str, state: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["home", "project"])
+@pytest.mark.parametrize("where", ["home", "project", "project-json"])
 async def test_a_codex_with_hooks_of_its_own_is_read_from_its_screen_and_says_why(supervised, tmp_path, where):
     from fake_model import FakeModel, codex_home
     from test_agents import CODEX
@@ -117,12 +141,12 @@ async def test_a_codex_with_hooks_of_its_own_is_read_from_its_screen_and_says_wh
     with FakeModel() as fm:
         env = {**os.environ, **codex_home(tmp_path / "codex-home", fm.port)}
         hooks = '\n[[hooks.Stop]]\nhooks = [{ type = "command", command = "true" }]\n'
-        config = tmp_path / "codex-home" / "config.toml" if where == "home" else ws / ".codex" / "config.toml"
+        config = {"home": tmp_path / "codex-home" / "config.toml", "project": ws / ".codex" / "config.toml", "project-json": ws / ".codex" / "hooks.json"}[where]
         config.parent.mkdir(exist_ok=True)
-        config.write_text((config.read_text() if config.exists() else "") + hooks)
+        config.write_text('{"hooks": {"Stop": []}}' if where == "project-json" else (config.read_text() if config.exists() else "") + hooks)
         await client.request("spawn", name="cx", argv=[CODEX, "--no-daemon"], env=env, cwd=str(ws))
         listed = {w["name"]: w for w in await client.request("ls")}["cx"]
-        assert listed["hook"]["path"] == "screen" and "has hooks of its own" in listed["hook"]["source"], listed["hook"]
+        assert listed["hook"]["path"] == "screen" and "has hooks of its own" in listed["hook"]["source"], listed["hook"]  # (codex's trust is not widened)
         assert str(config) in listed["hook"]["source"]
         await client.request("kill", worker="cx", grace=1.0)
 
@@ -338,3 +362,25 @@ async def test_a_commands_secrets_are_masked_in_the_journal(supervised):
     (spawned,) = [e for e in read_journal(ws / ".podium/journal.jsonl")[0] if e["type"] == "spawn"]
     assert spawned["command"] == ["sh", "-c", "API_TOKEN=*** true", "OPENAI_API_KEY=***"], spawned
     assert "abc123" not in (ws / ".podium/journal.jsonl").read_text()
+
+
+async def test_a_dialog_drawn_while_its_hook_asked_is_caught_from_the_screen_when_the_hook_gives_up(supervised, tmp_path):
+    """Like claude: the dialog is drawn, the PermissionRequest hook asks and nobody answers in
+    its time; the screen, silent since, is read again at once: the dialog becomes a screen
+    question, the hook's is withdrawn."""
+    ws, client = supervised
+    fake = tmp_path / "claude"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo '{{\"session_id\": \"s-2\"}}' | {sys.executable} -I -S {CLIENT} SessionStart\n"
+        "printf 'Bash command\\n\\n  make deploy\\n  ship it\\n\\nDo you want to proceed?\\n> 1. Yes\\n  2. No\\n'\n"
+        f"echo '{{\"tool_name\": \"Bash\", \"tool_input\": {{\"command\": \"make deploy\"}}}}' | PODIUM_HOOK_WAIT=2 {sys.executable} -I -S {CLIENT} PermissionRequest\n"
+        "sleep 60\n"
+    )
+    fake.chmod(0o755)
+    await client.request("spawn", name="cl", argv=[str(fake)], kind="claude")
+    hook = await eventually(lambda: _hook_question(client, "cl"), what="the hook's question first")
+    screen = await eventually(lambda: _screen_question(client, "cl"), what="the dialog caught from the screen after the hook gave up", timeout=15)
+    assert screen["command"] == "make deploy"
+    (withdrawn,) = [e for e in await client.request("decisions", states="all") if e["id"] == hook["id"]]
+    assert withdrawn["state"] == "expired", withdrawn

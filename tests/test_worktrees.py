@@ -301,3 +301,26 @@ async def _committed(client, name: str) -> bool:
     except Refused:
         return False
     return check["commits"] == 1
+
+
+async def test_the_new_worker_dialog_starts_a_writer_in_its_own_worktree(supervised, repo):
+    from textual.widgets import Checkbox, Input, TextArea
+
+    from podium.sessions.config import Config
+    from podium.tui.app import PodiumApp
+    from podium.tui.screens import NewWorkerScreen
+
+    ws, client = supervised
+    app = PodiumApp(ws, autostart=False, config=Config())
+    async with app.run_test(size=(140, 44)) as pilot:
+        await eventually(lambda: app.link.connected.is_set(), pilot=pilot, what="connected")
+        await pilot.press("n")
+        await eventually(lambda: isinstance(app.screen, NewWorkerScreen), pilot=pilot, what="the new-worker dialog")
+        app.screen.query_one("#name", Input).value = "writer"
+        app.screen.query_one("#task", TextArea).text = "printf 'by the dialog\\n' > a.txt && git commit -qam dialog"
+        app.screen.query_one("#worktree", Checkbox).value = True
+        await pilot.press("ctrl+s")
+        await eventually(lambda: (app.link.roster.get("writer") or {}).get("worktree"), pilot=pilot, what="writer started in a worktree")
+    w = await done(client, "writer")
+    assert w["cwd"] == w["worktree"]["path"] and w["worktree"]["branch"] == "podium/writer"
+    assert (ws / "a.txt").read_text() == "alpha\n" and (Path(w["cwd"]) / "a.txt").read_text() == "by the dialog\n"

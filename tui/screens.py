@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
 from podium.sessions.blackboard import WORKER_NAME_RE
 from podium.sessions.launch import KINDS, TEMPLATES
@@ -125,7 +125,8 @@ class PromptScreen(ModalScreen[str | None]):
 
 
 class NewWorkerScreen(ModalScreen[dict[str, Any] | None]):
-    """n: name, kind, working directory, command or prompt, template."""
+    """n: name, kind, working directory, command or prompt, template, and whether it
+    writes in a git worktree of its own."""
 
     AUTO_FOCUS = "#name"  # n, then typing a name, names the worker (the scroll box took the keys)
 
@@ -152,6 +153,7 @@ class NewWorkerScreen(ModalScreen[dict[str, Any] | None]):
             yield TextArea(id="task")
             yield Label("Template (prepends the worker preamble)")
             yield Select([(name, name) for name in TEMPLATES], value="none", allow_blank=False, id="template")
+            yield Checkbox("In a git worktree of its own (branch podium/NAME; for a writer)", id="worktree")
             yield Static("", id="error")
             with Horizontal():
                 yield Button("Start (ctrl+s)", id="start", variant="primary")
@@ -191,4 +193,5 @@ class NewWorkerScreen(ModalScreen[dict[str, Any] | None]):
             error.update("Command: a shell worker needs a command.")
             self.query_one("#task", TextArea).focus()
             return
-        self.dismiss({"name": name, "kind": kind, "cwd": str(Path(cwd).expanduser().resolve()), "task": task, "template": template})
+        worktree = self.query_one("#worktree", Checkbox).value
+        self.dismiss({"name": name, "kind": kind, "cwd": str(Path(cwd).expanduser().resolve()), "task": task, "template": template, "worktree": worktree})

@@ -121,6 +121,14 @@ class WorkerCommandsScreen(Screen[None]):
             except ValueError as exc:
                 self.notify(str(exc), severity="error")
                 return
-            self.link.request("spawn", name=spec["name"], argv=argv, kind=kind, cwd=spec["cwd"])
+            if spec.get("worktree"):  # its place is the worktree (the directory asked is not used)
+
+                def told(out: dict[str, Any]) -> None:
+                    if out.get("note"):  # not a git repository: it runs in place
+                        self.notify(out["note"], severity="warning", timeout=6)
+
+                self.link.request("worktree_spawn", name=spec["name"], argv=argv, kind=kind, on_done=told)
+            else:
+                self.link.request("spawn", name=spec["name"], argv=argv, kind=kind, cwd=spec["cwd"])
 
         self.app.push_screen(NewWorkerScreen(self.bb.workspace, set(self.link.roster)), submitted)

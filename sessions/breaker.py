@@ -52,7 +52,11 @@ class Breaker:
         return False
 
     def succeeded(self) -> bool:
-        """A task succeeded: the count starts over; True when that closes a half-open breaker."""
+        """A task succeeded: the count starts over; True when that closes a half-open breaker.
+        An open breaker keeps its count and evidence: a task that was already running when
+        it opened does not answer the question the person is being asked."""
+        if self.state == OPEN:
+            return False
         closing = self.state == HALF_OPEN
         self.cls, self.count, self.evidence = None, 0, []
         if closing:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .blackboard import DiskThread, Journal, write_toml
-from .breaker import ANSWERS, HALF_OPEN, OPEN, OPTIONS, RESUME, SKIP, Breaker
+from .breaker import ANSWERS, CLOSED, HALF_OPEN, OPEN, OPTIONS, RESUME, SKIP, Breaker
 from .budgets import Scope
 from .checkpoints import Checkpoints
 from .failures import FailureClass, classify, error_event, retry_after
@@ -1012,8 +1012,8 @@ class Scheduler:
                 if tr.error and tr.error.get("class") == failing and tr.state in (TaskState.FAILED, TaskState.TIMED_OUT, TaskState.QUEUED):
                     self._end(tr, TaskState.SKIPPED, f"skipped at the circuit breaker by {by} ({failing})")
             self._unblock()
-            self.breaker.succeeded()
-            self.breaker.state = "closed"
+            self.breaker.state = CLOSED
+            self.breaker.succeeded()  # (closed: the count starts over)
         else:
             await self._quietly("plan_stop", grace=3.0)
         self.save_run()

@@ -439,3 +439,17 @@ async def test_a_codex_retry_storm_is_stopped_by_the_breaker_and_resumed_from_th
     assert plan["circuit"]["state"] == "closed"
     answers = [e for e in journal_of(ws, "breaker") if e.get("answer")]
     assert answers[0]["answer"] == "A" and answers[0]["failure"] == "agent-error", answers
+
+
+def test_an_open_breaker_keeps_its_count_when_a_task_already_running_succeeds():
+    """(Found by the storm test: a task running when the breaker opened succeeded, and the
+    question in the inbox then said 0 failures of class None, and B would skip nothing.)"""
+    from podium.sessions.breaker import Breaker
+
+    b = Breaker(3)
+    for tid in ("a", "b", "c"):
+        b.failed("agent-error", tid, f"{tid} failed")
+    assert b.state == "open"
+    assert b.succeeded() is False and (b.state, b.count, b.cls) == ("open", 3, "agent-error") and len(b.evidence) == 3
+    b.state = "half-open"
+    assert b.succeeded() is True and (b.state, b.count, b.cls) == ("closed", 0, None)

@@ -108,6 +108,16 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise BlackboardError(f"{path}: not UTF-8: {exc}") from None
 
 
+def read_toml_or_empty(path: Path) -> dict[str, Any]:
+    """A room's own state file: nothing yet is {}; unreadable is a BlackboardError naming it."""
+    try:
+        return read_toml(path)
+    except BlackboardError:
+        if not path.exists():
+            return {}
+        raise
+
+
 # The longest socket path podium makes under the runtime root (see holder_socket).
 _LONGEST_SOCKET = len("/0123456789abcdef/w-0123456789ab.sock")
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL

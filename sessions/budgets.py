@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import tomllib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .blackboard import DiskThread, Journal, write_toml
+from .blackboard import BlackboardError, DiskThread, Journal, read_toml_or_empty, write_toml
 from .requests import RequestError
 from .states import ACTIVE
 from .units import tokens as tokens_text
@@ -134,9 +133,9 @@ class Budgets:
     # -- start and restart ------------------------------------------------------------------------
     async def restore(self) -> None:
         try:
-            data = await self.disk.run(_read, self.path)
-        except (OSError, ValueError) as exc:
-            self.journal.write("budget", None, problem=f"{self.path}: {exc}; warnings may be given again")
+            data = await self.disk.run(read_toml_or_empty, self.path)
+        except (OSError, BlackboardError) as exc:
+            self.journal.write("budget", None, problem=f"{exc}; warnings may be given again")
             data = {}
         self.levels = {str(k): int(v) for k, v in (data.get("levels") or {}).items() if isinstance(v, int)}
         self.extra = {str(k): {n: float(x) for n, x in v.items() if isinstance(x, (int, float))} for k, v in (data.get("extra") or {}).items() if isinstance(v, dict)}
@@ -276,12 +275,3 @@ class Budgets:
 
 def _int(value: float | None) -> int | None:
     return int(value) if value else None
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"not TOML ({exc})") from None

@@ -20,12 +20,11 @@ import asyncio
 import fnmatch
 import os
 import shutil
-import tomllib
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .blackboard import DiskThread, Journal, write_toml
+from .blackboard import BlackboardError, DiskThread, Journal, read_toml_or_empty, write_toml
 from .fsutil import now_iso
 from .protocol import WorktreeDiscard, WorktreeMerge, WorktreeSpawn
 from .requests import RequestError, RequestTable
@@ -67,9 +66,9 @@ class Worktrees:
     async def start(self) -> None:
         """Read what an earlier supervisor recorded, and say which worktrees outlived their workers."""
         try:
-            data = await self.disk.run(_read, self.path)
-        except ValueError as exc:
-            self.journal.write("worktree", None, problem=f"{self.path}: {exc}; the file is kept as it is, and not written over")
+            data = await self.disk.run(read_toml_or_empty, self.path)
+        except (OSError, BlackboardError) as exc:
+            self.journal.write("worktree", None, problem=f"{exc}; the file is kept as it is, and not written over")
             self.path = self.path.with_name("worktrees.new.toml")
             data = {}
         self.settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
@@ -250,12 +249,3 @@ def _copy_included(repo: Path, where: Path) -> list[str]:
                 shutil.copy2(source, target)
             copied.append(str(rel))
     return copied
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"not readable TOML ({exc})") from None

@@ -48,7 +48,14 @@ def resume_argv(mode: str, argv: list[str], session_id: str, prompt: str) -> lis
     that began it (codex exec or claude -p: the agents whose runs end)."""
     if mode == "codex-exec":
         index = _exec_index(argv) or 1
-        return [*argv[:index], "exec", "resume", session_id, prompt]
+        # exec's own options stay (before `resume`, where codex takes them): a resumed run
+        # keeps the sandbox (-s), model and config it was started with; the prompt goes.
+        options = argv[index + 1 :]
+        if "resume" in options:
+            options = options[: options.index("resume")]
+        elif options and (options[-1] == "-" or not options[-1].startswith("-")):
+            options = options[:-1]
+        return [*argv[:index], "exec", *options, "resume", session_id, prompt]
     if mode == "claude-p":
         return [argv[0], "-p", prompt, "--resume", session_id, "--output-format", "stream-json", "--verbose"]
     raise ValueError(f"a {mode} worker's conversation is not resumed by a new run")

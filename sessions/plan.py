@@ -40,7 +40,8 @@ UPSTREAM_CHARS = 6000  # of each earlier task's report, in a dependent's envelop
 TOP_KEYS = {"title", "scope", "defaults", "budget", "task"}
 DEFAULT_KEYS = {
     "agent", "role", "max_parallel", "time_cap", "retries", "retry_on", "backoff", "backoff_max", "breaker", "follow_up_rounds",
-    "heartbeat", "stale_after", "flags", "cwd", "checkpoint_before", "checkpoints", "watchdog", "watchdog_every",
+    "heartbeat", "stale_after", "flags", "cwd", "checkpoint_before", "checkpoints", "watchdog", "watchdog_every", "worktrees",
+    "worktree_base",
 }  # fmt: skip
 BUDGET_KEYS = {"tokens", "usd", "task_tokens", "task_usd", "usd_per_mtok"}
 TASK_KEYS = {"id", "goal", "role", "agent", "command", "after", "done", "verify", "touches", "time_cap", "retries", "flags", "fixes", "context", "budget_tokens", "budget_usd"}
@@ -125,6 +126,8 @@ class Plan:
     heartbeat: float = DEFAULT_HEARTBEAT
     stale_after: float = DEFAULT_STALE_AFTER
     cwd: str | None = None
+    worktrees: bool = True  # writers (implementers) get a git worktree of their own when cwd is in a repository
+    worktree_base: str | None = None  # what a first writer's branch starts from (default: HEAD then)
     retry_on: tuple[str, ...] = DEFAULT_RETRY_ON  # failure classes a task's `retries` apply to
     backoff: float = DEFAULT_BACKOFF
     backoff_max: float = DEFAULT_BACKOFF_MAX
@@ -147,6 +150,8 @@ class Plan:
             "heartbeat": self.heartbeat,
             "stale_after": self.stale_after,
             "cwd": self.cwd,
+            "worktrees": self.worktrees,
+            "worktree_base": self.worktree_base,
             "retry_on": list(self.retry_on),
             "backoff": self.backoff,
             "backoff_max": self.backoff_max,
@@ -344,6 +349,8 @@ class _Checker:
             heartbeat=self.duration(defaults, "heartbeat", DEFAULT_HEARTBEAT, at("heartbeat"), "defaults.heartbeat"),
             stale_after=self.duration(defaults, "stale_after", DEFAULT_STALE_AFTER, at("stale_after"), "defaults.stale_after"),
             cwd=self.get(defaults, "cwd", str, None, at("cwd"), "defaults.cwd"),
+            worktrees=self.get(defaults, "worktrees", bool, True, at("worktrees"), "defaults.worktrees"),
+            worktree_base=self.get(defaults, "worktree_base", str, None, at("worktree_base"), "defaults.worktree_base"),
             retry_on=self.classes(defaults, "retry_on", at("retry_on"), "defaults.retry_on"),
             backoff=self.duration(defaults, "backoff", DEFAULT_BACKOFF, at("backoff"), "defaults.backoff"),
             backoff_max=self.duration(defaults, "backoff_max", DEFAULT_BACKOFF_MAX, at("backoff_max"), "defaults.backoff_max"),
@@ -538,10 +545,11 @@ def touches_overlap(a: list[str], b: list[str]) -> tuple[str, str] | None:
 
 
 # -- the envelope -----------------------------------------------------------------------------------------
-def envelope(plan: Plan, task: Task, upstream: dict[str, str] | None = None) -> str:
+def envelope(plan: Plan, task: Task, upstream: dict[str, str] | None = None, where: str = "") -> str:
     """The prompt a task's worker is given: the worker preamble of its role, the plan's
     scope, the task and its context pack, the definition of done, the verification podium
-    will run, what earlier tasks reported, and (for a follow-up) what was found."""
+    will run, what earlier tasks reported, (for a follow-up) what was found, and (for a writer
+    in a worktree of its own) where it works and that it commits there."""
     out = [TEMPLATES[task.role].strip(), ""]
     out += [f"PLAN: {plan.title}"]
     if plan.scope:
@@ -559,6 +567,8 @@ def envelope(plan: Plan, task: Task, upstream: dict[str, str] | None = None) -> 
         out += ["FILES YOU MAY CHANGE (nothing outside these):", *[f"- {g}" for g in task.touches], ""]
     if ctx.success:
         out += ["SUCCESS CHECK:", ctx.success, ""]
+    if where:
+        out += ["WHERE YOU WORK:", where, ""]
     out += ["DEFINITION OF DONE:", task.done or "Your report says Status: Done, with the evidence for it.", ""]
     if task.verify:
         out += ["VERIFICATION: when you finish, podium runs this command; the task is done only if it exits 0:", f"    {task.verify}", ""]

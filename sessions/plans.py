@@ -20,6 +20,7 @@ from .heartbeat import Heartbeat
 from .requests import RequestTable
 from .scheduler import Scheduler, Seen
 from .states import ENDED
+from .task_places import TaskPlaces, WorktreeMaker
 from .watchdog import Watchdog
 
 
@@ -34,11 +35,13 @@ class PlanRooms:
         workers: Mapping[str, Seen],
         publish: Callable[[dict[str, Any]], None],
         budget: dict[str, float] | None = None,  # the person's [budget]: each workspace's ceilings
+        worktrees: WorktreeMaker | None = None,  # where writers get worktrees of their own
     ):
         self.letters = DeadLetters(root, journal, disk, table.call)
         self.scheduler = Scheduler(root, workspace, journal, disk, table.call, workers, publish, self.letters.add)
         s = self.scheduler
         s.letter_retried = self.letters.retried
+        s.places = TaskPlaces(worktrees, s.save)
         self.budgets = Budgets(root / "budget.toml", journal, disk, table.call, workers, budget or {}, s.changed)
         self.budgets.side = s
         s.views.append(self.budgets.public)

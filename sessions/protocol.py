@@ -272,6 +272,13 @@ class WorktreeDiscard(TypedDict):
     force: NotRequired[bool]  # the person said yes to losing what it holds
 
 
+class MergeQueue(TypedDict):
+    names: list[str]  # in the order they merge
+    check: NotRequired[bool]  # only say, each against the target as it is now
+    how: NotRequired[str]  # ff | merge | squash
+    send_back: NotRequired[bool]  # a conflict is sent to its worker: rebase onto the target and resolve
+    env: NotRequired[dict[str, str] | None]  # the sent-back run's environment (a client's own)
+
 
 class ReviewComment(TypedDict):
     worker: str

@@ -36,6 +36,7 @@ from .protocol import PlanEnvelope, PlanRun, PlanStop, TaskRef
 from .requests import InternalClient, RequestError, RequestTable
 from .resumption import RESUMABLE, RESUMED_AGENTS, continue_argv, failure_digest, with_digest, with_flags
 from .states import ENDED, TASK_SATISFIED, TASK_WORKING, PlanState, TaskState, WorkerState
+from .task_places import WRITERS, TaskPlaces
 from .task_runs import TaskRun, load_runs, task_record
 from .text import plain_text
 from .transcript import TranscriptReader
@@ -112,6 +113,7 @@ class Scheduler:
         self._deciding = asyncio.Lock()
         self.letter_retried: Callable[[str, str], Awaitable[Any]] | None = None  # a dead letter's task runs again
         self.views: list[Callable[[], dict[str, Any]]] = []  # other rooms' parts of the snapshot (budgets)
+        self.places = TaskPlaces(None, self.save)  # plans.py gives it the worktrees
         self.checkpoints = Checkpoints(self.dir, journal, disk, call, workers, self._own, self.save, self.changed, self._last_lines, self._run_of)
 
     def register(self, table: RequestTable) -> None:
@@ -513,16 +515,21 @@ class Scheduler:
         tr.worker, tr.started, tr.ended = name, tr.started or now_iso(), None
         tr.attempts.append({"worker": name, "started": now_iso()})
         self.by_worker[name] = tr.id
+        try:
+            cwd, where = await self.places.place(self.plan, tr, name, self.runs, self._cwd(), None if task.role in WRITERS else self._fix_target(tr))
+        except RequestError as exc:
+            self.by_worker.pop(name, None)
+            self._end(tr, TaskState.FAILED, f"could not start {name}: {exc}", error=(FailureClass.SPAWN_FAILED, str(exc)))
+            return
         upstream = await self._upstream(task)
         if tr.envelope_edited:
             text = await self.disk.run((self.dir / task.id / "envelope.md").read_text, "utf-8")
         else:
-            text = envelope(self.plan, task, upstream)
+            text = envelope(self.plan, task, upstream, where)
             await self.disk.run(atomic_write, self.dir / task.id / "envelope.md", text)
         argv, kind, how = await self._next_run(tr, text)
         tr.attempts[-1]["how"] = how
         tr.stale, tr.watch_at = False, None
-        cwd = self._cwd()
         env = self._env(task)
         # The start is on disk before the worker exists: a supervisor killed in between
         # finds the name recorded and no such worker, and starts it (once).
@@ -570,7 +577,7 @@ class Scheduler:
 
     def _run_of(self, tr: TaskRun) -> dict[str, Any]:
         """How tr's runs begin (a checkpoint's digest run continues the same way)."""
-        return {"argv": self._command(tr.task, "-")[0], "cwd": self._cwd(), "env": self._env(tr.task)}
+        return {"argv": self._command(tr.task, "-")[0], "cwd": tr.cwd or self._cwd(), "env": self._env(tr.task)}
 
     def _own(self, worker: str, tid: str) -> None:
         self.by_worker[worker] = tid
@@ -793,7 +800,7 @@ class Scheduler:
         await self.disk.run(write_toml, self.dir / tr.id / "state.toml", tr.state_record())
         self.journal.write("task", tr.id, state=tr.state, worker=name, verify=tr.task.verify)
         try:
-            await self.call("spawn", name=name, argv=shell_argv(tr.task.verify), kind="shell", cwd=self._cwd(), env={**(self.env or {}), "PODIUM_TASK": tr.id})
+            await self.call("spawn", name=name, argv=shell_argv(tr.task.verify), kind="shell", cwd=tr.cwd or self._cwd(), env={**(self.env or {}), "PODIUM_TASK": tr.id})
         except RequestError as exc:
             self._end(tr, TaskState.FAILED, f"could not start the verify command: {exc}")
         else:  # a verify command has the task's time cap too

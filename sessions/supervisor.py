@@ -45,6 +45,7 @@ from .hooks import HookDesk, evidence
 from .inbox import EscalationInbox
 from .orchestrators import OrchestratorDesk
 from .plans import PlanRooms
+from .merge_queue import MergeQueueRoom
 from .review import Review
 from .worktrees import Worktrees
 from .exec_model import UnreadOutput
@@ -127,12 +128,12 @@ class Supervisor:
         asked = lambda name: self.frames.info_changed(self.workers[name]) if name in self.workers else None  # noqa: E731
         self.inbox = EscalationInbox(self.bb.root / "decisions", self.journal, self.disk, self.workers.get, publish, asked, self.config.recognisers, self.config.rules)
         self.desk = ResultDesk(CuratedResult(self.bb.root / "result.md"), self.disk, self.journal, self._last_message, self._result_changed)
-        self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast, self.config.budget)
+        self.worktrees = Worktrees(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table.call, self.workers)
+        self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast, self.config.budget, self.worktrees)
         self.hooks = HookDesk(self.bb.root, self.bb.socket_path, self.journal, self.table.call, self.workers, lambda name: (self.save(self.workers[name]), self._announce(self.workers[name])) if name in self.workers else None)
         self.inbox.screen_asked = self.hooks.screen_asked
         orchestrators = OrchestratorDesk(self.bb.root / "orchestrator.toml", self.journal, self.disk, self.table.call, self.hub.broadcast)
-        self.worktrees = Worktrees(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table.call, self.workers)
-        for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks, self.worktrees, Review(self.bb.root, self.journal, self.disk, self.table.call, self.worktrees.info)):
+        for room in (WorkerOps(self), self.inbox, self.desk, orchestrators, self.hooks, self.worktrees, MergeQueueRoom(self.table.call), Review(self.bb.root, self.journal, self.disk, self.table.call, self.worktrees.info)):
             room.register(self.table)
 
     async def run(self, ready_fd: int = -1) -> int:

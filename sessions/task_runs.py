@@ -42,6 +42,8 @@ class TaskRun:
     watch_at: float | None = None  # when the watchdog last acted (seconds since 1970)
     checkpoints: int = 0  # fresh sessions it was given at a checkpoint
     checkpointing: str | None = None  # its worker is being stopped for checkpoint N's digest (the worker that writes it, once started)
+    cwd: str | None = None  # where its runs and its verify command run (task_places.py decides, once)
+    worktree: str | None = None  # the git worktree it writes in (a writer's own, shared by its follow-up rounds)
 
     @property
     def id(self) -> str:
@@ -87,6 +89,8 @@ LATER_FIELDS: tuple[tuple[str, type | tuple[type, ...]], ...] = (
     ("watch_at", (int, float)),
     ("checkpoints", int),
     ("checkpointing", str),
+    ("cwd", str),
+    ("worktree", str),
 )
 
 

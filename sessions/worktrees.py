@@ -37,6 +37,10 @@ class GitError(RequestError):
     pass
 
 
+class NotARepository(RequestError):
+    pass
+
+
 async def git(cwd: Path, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, str]:
     """`git -C cwd args…`: (exit code, stdout), or GitError with git's own words."""
     proc = await asyncio.create_subprocess_exec("git", "-C", str(cwd), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
@@ -73,14 +77,30 @@ class Worktrees:
             data = {}
         self.settings = data.get("settings") if isinstance(data.get("settings"), dict) else {}
         self.records = {k: v for k, v in (data.get("worktree") or {}).items() if isinstance(v, dict) and "path" in v}
-        left = [n for n, r in self.records.items() if n not in self.workers and not r.get("removed")]
+        left = [n for n, r in self.records.items() if not r.get("removed") and not any(w in self.workers for w in (n, *r.get("workers", ())))]
         if left:
             where = ", ".join(f"{n} ({self.records[n]['path']})" for n in left)
             self.journal.write("worktree", None, left_behind=left)
             await self._call("worktrees", "escalate", question=f"Worktrees left behind by workers that no longer exist: {where}. `podium discard NAME` removes one (it asks first when it holds work).", tier="notify", options=[{"key": "y", "label": "seen"}])
 
     def info(self, name: str) -> dict[str, Any] | None:
+        """The worktree a worker works in (its own, or one it was attached to)."""
+        rec = self.records.get(name)
+        if rec is None:
+            rec = next((r for r in self.records.values() if name in r.get("workers", ()) and not r.get("removed")), None)
+        return rec
+
+    def record(self, name: str) -> dict[str, Any] | None:
+        """The worktree called `name` (no worker aliases)."""
         return self.records.get(name)
+
+    def free_name(self, base: str) -> str:
+        """`base`, or `base-2`, … : a name no live worktree has."""
+        name, n = base, 1
+        while name in self.records and not self.records[name].get("removed"):
+            n += 1
+            name = f"{base}-{n}"
+        return name
 
     async def _save(self) -> None:
         await self.disk.run(write_toml, self.path, {"settings": self.settings, "worktree": self.records})
@@ -91,20 +111,30 @@ class Worktrees:
         if name in self.workers:
             raise RequestError(f"worker {name} already exists")
         try:
-            _, top = await git(self.workspace, "rev-parse", "--show-toplevel")
-        except GitError:
+            record = await self.make(name, req.get("base"), self.workspace, client.kind)
+        except NotARepository as exc:
             worker = await self._call(client.kind, "spawn", name=name, argv=req["argv"], kind=req.get("kind"), cwd=str(self.workspace), env=req.get("env"))
-            note = f"{self.workspace} is not a git repository: {name} runs in place, without a worktree"
-            self.journal.write("worktree", name, note=note)
-            return {"worker": worker, "note": note}
+            return {"worker": worker, "note": f"{exc}: {name} runs in place, without a worktree"}
+        worker = await self._call(client.kind, "spawn", name=name, argv=req["argv"], kind=req.get("kind"), cwd=record["path"], env=req.get("env"))
+        note = "" if record["target"] else f"{record['repo']} has a detached HEAD: podium merge needs a branch checked out there"
+        return {"worker": worker, "worktree": record, "note": note}
+
+    async def make(self, name: str, base: str | None, inside: Path, by: str) -> dict[str, Any]:
+        """A worktree `name` on branch podium/NAME from `base` (default: HEAD) of the
+        repository `inside` is in; its record. NotARepository when there is none."""
+        try:
+            _, top = await git(inside, "rev-parse", "--show-toplevel")
+        except GitError:
+            self.journal.write("worktree", name, note=f"{inside} is not a git repository")
+            raise NotARepository(f"{inside} is not a git repository") from None
         repo = Path(top.strip())
-        base = str(req.get("base") or "HEAD")
+        base = str(base or "HEAD")
         try:
             _, commit = await git(repo, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
         except GitError:
             raise RequestError(f"base {base!r} does not exist in {repo} (a branch, tag or commit)") from None
         _, head = await git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1))
-        target = head.strip() or None  # what merging goes into: the main worktree's branch (None: a detached HEAD)
+        target = head.strip()  # what merging goes into: the main worktree's branch ("": a detached HEAD)
         branch = BRANCH_PREFIX + name
         code, _ = await git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
         if code == 0:
@@ -115,7 +145,7 @@ class Worktrees:
         where.parent.mkdir(parents=True, exist_ok=True)
         await git(repo, "worktree", "add", "-b", branch, str(where), commit.strip())
         copied = await self.disk.run(_copy_included, repo, where)
-        record = {"path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target or "", "repo": str(repo), "created": now_iso(), "copied": copied}
+        record = {"path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target, "repo": str(repo), "created": now_iso(), "copied": copied}
         setup = self.settings.get("setup")
         if setup:
             proc = await asyncio.create_subprocess_shell(str(setup), cwd=str(where), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -127,10 +157,16 @@ class Worktrees:
                 raise RequestError(f"the setup command {setup!r} exited {proc.returncode} in {where} (the worktree is removed; nothing was in it): {' / '.join(tail)}")
         self.records[name] = record
         await self._save()
-        self.journal.write("worktree", name, action="created", path=str(where), branch=branch, base=base, copied=copied, via=client.kind)
-        worker = await self._call(client.kind, "spawn", name=name, argv=req["argv"], kind=req.get("kind"), cwd=str(where), env=req.get("env"))
-        note = "" if target else f"{repo} has a detached HEAD: podium merge needs a branch checked out there"
-        return {"worker": worker, "worktree": record, "note": note}
+        self.journal.write("worktree", name, action="created", path=str(where), branch=branch, base=base, copied=copied, via=by)
+        return record
+
+    async def attach(self, worker: str, name: str) -> None:
+        """`worker` works in worktree `name` (a plan task's later runs, its verify command):
+        its diff, merge and discard are that worktree's."""
+        rec = self.records.get(name)
+        if rec is not None and worker != name and worker not in rec.setdefault("workers", []):
+            rec["workers"].append(worker)
+            await self._save()
 
     # -- merging ------------------------------------------------------------------------------------
     async def op_merge(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +185,8 @@ class Worktrees:
         ahead = int((await git(repo, "rev-list", "--count", f"{target}..{branch}"))[1].strip() or 0)
         code, out = await git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", target, branch, ok=(0, 1))
         conflicts = out.strip().splitlines()[1:] if code == 1 else []
-        check = {"name": req["name"], "branch": branch, "target": target, "commits": ahead, "clean": code == 0, "conflicts": conflicts, "uncommitted": dirty_here.strip().splitlines()}
-        self.journal.write("worktree", req["name"], action="check", **{k: v for k, v in check.items() if k != "name"})
+        check = {"name": req["name"], "worker": self._workers_of(rec)[-1], "branch": branch, "target": target, "commits": ahead, "clean": code == 0, "conflicts": conflicts, "uncommitted": dirty_here.strip().splitlines()}
+        self.journal.write("worktree", req["name"], action="check", **{k: v for k, v in check.items() if k not in ("name", "worker")})
         if req.get("check"):
             return check
         if conflicts:
@@ -162,7 +198,7 @@ class Worktrees:
         _, dirty_main = await git(repo, "status", "--porcelain", "--untracked-files=no")
         if dirty_main.strip():
             raise RequestError(f"{repo} (the main working tree) has uncommitted changes: commit or stash them first; nothing was merged")
-        message = await self._message(req["name"], branch, target)
+        message = await self._message(check["worker"], branch, target)
         if how == "ff":
             await git(repo, "merge", "--ff-only", branch)
         elif how == "merge":
@@ -192,8 +228,9 @@ class Worktrees:
         name = str(req["name"])
         rec = self._record(name)
         repo, branch, where = Path(rec["repo"]), rec["branch"], Path(rec["path"])
-        if name in self.workers and self.workers[name].state in ("starting", "running", "waiting", "paused"):
-            raise RequestError(f"worker {name} is still {self.workers[name].state}: stop it first")
+        for w in self._workers_of(rec):
+            if w in self.workers and self.workers[w].state in ("starting", "running", "waiting", "paused"):
+                raise RequestError(f"worker {w} is still {self.workers[w].state} in {where}: stop it first")
         held = []
         if where.exists():
             _, dirty = await git(where, "status", "--porcelain")
@@ -220,11 +257,16 @@ class Worktrees:
         return {"name": name, "removed": str(where), "branch": branch, "lost": held}
 
     def _record(self, name: Any) -> dict[str, Any]:
-        rec = self.records.get(str(name))
+        rec = self.info(str(name))
         if rec is None or rec.get("removed"):
             known = ", ".join(n for n, r in self.records.items() if not r.get("removed")) or "none"
             raise RequestError(f"worker {name!r} has no worktree (worktrees: {known})")
         return rec
+
+    def _workers_of(self, rec: dict[str, Any]) -> list[str]:
+        """Who worked in it, first to last (its own name first)."""
+        key = next(k for k, r in self.records.items() if r is rec)
+        return [key, *rec.get("workers", ())]
 
 
 def _copy_included(repo: Path, where: Path) -> list[str]:

@@ -324,3 +324,158 @@ async def test_the_new_worker_dialog_starts_a_writer_in_its_own_worktree(supervi
     w = await done(client, "writer")
     assert w["cwd"] == w["worktree"]["path"] and w["worktree"]["branch"] == "podium/writer"
     assert (ws / "a.txt").read_text() == "alpha\n" and (Path(w["cwd"]) / "a.txt").read_text() == "by the dialog\n"
+
+
+def _plan(ws: Path, body: str) -> Path:
+    path = ws / ".podium" / "plan.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body)
+    return path
+
+
+async def _plan_done(client) -> dict:
+    seen: dict = {}
+
+    async def look():
+        seen["plan"] = await client.request("plan_show")
+        return seen["plan"] if seen["plan"]["state"] == "complete" else None
+
+    return await eventually(look, what="the plan to complete", timeout=60, show=lambda: seen.get("plan"))
+
+
+async def test_a_plans_writers_get_worktrees_that_rounds_verifiers_and_the_queue_share(supervised, repo):
+    """A plan in a repository: `first` writes in a worktree of its own, and its failed verify's
+    follow-up round goes on in the same worktree (it finds what the first round left there);
+    `second` comes after it and starts from first's branch; the verifier reads second's
+    worktree; the main tree is untouched until `podium merge --plan` merges both in plan order."""
+    ws, client = supervised
+    commit = "git add -A && git commit -q -m"
+    path = _plan(ws, f'''
+title = "writers in worktrees"
+[defaults]
+agent = "shell"
+[[task]]
+id = "first"
+goal = "write c.txt (the second round finishes it)"
+command = "if [ -e round1 ]; then rm round1; printf 'gamma\\\\n' > c.txt; {commit} 'c.txt'; else touch round1; fi"
+verify = "test -e c.txt"
+[[task]]
+id = "second"
+goal = "write d.txt beside c.txt"
+after = ["first"]
+command = "test -e c.txt && printf 'delta\\\\n' > d.txt && {commit} 'd.txt'"
+[[task]]
+id = "check"
+role = "verifier"
+goal = "both files are there"
+after = ["second"]
+command = "test -e c.txt && test -e d.txt && pwd > {ws}/.podium/check-ran-in"
+''')
+    await client.request("plan_run", path=str(path))
+    plan = await _plan_done(client)
+    by_id = {t["id"]: t for t in plan["tasks"]}
+    assert {k: t["state"] for k, t in by_id.items()} == {"first": "superseded", "first-fix1": "done", "second": "done", "check": "done"}, plan
+    first_tree = Path(by_id["first"]["cwd"])
+    assert by_id["first"]["worktree"] == by_id["first-fix1"]["worktree"] == "first" and by_id["first-fix1"]["cwd"] == str(first_tree)
+    assert first_tree.parent == ws.parent / ".podium-worktrees" / ws.name and (first_tree / "c.txt").exists()
+    second_tree = Path(by_id["second"]["cwd"])
+    assert by_id["second"]["worktree"] == "second" and second_tree != first_tree
+    assert (ws / ".podium/check-ran-in").read_text().strip() == str(second_tree), "the verifier did not read the writer's worktree"
+    assert "on branch podium/second (from podium/first)" in (ws / ".podium/tasks/second/envelope.md").read_text()
+    envelope = (ws / ".podium/tasks/first/envelope.md").read_text()
+    assert "WHERE YOU WORK:" in envelope and "on branch podium/first" in envelope and "Commit your work" in envelope
+    assert not (ws / "c.txt").exists() and not (ws / "d.txt").exists(), "a plan's writer changed the main working tree"
+    ls = {w["name"]: w for w in await client.request("ls")}
+    assert ls["first-fix1"]["worktree"]["branch"] == "podium/first", "a follow-up round's worker is not shown with its worktree"
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "--plan")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.index("first merged into main") < r.stdout.index("second merged into main"), r.stdout
+    assert (ws / "c.txt").read_text() == "gamma\n" and (ws / "d.txt").read_text() == "delta\n"
+    assert sh(ws, "git", "status", "--porcelain") == ""
+
+
+async def test_a_plan_outside_a_repository_writes_in_place_and_one_whose_worktree_was_removed_stops_its_round(supervised, repo, tmp_path):
+    """With `worktrees = false` the writer works in the plan's directory; a follow-up round
+    whose worktree the person discarded meanwhile does not start somewhere else: it fails,
+    saying why."""
+    ws, client = supervised
+    path = _plan(ws, '''
+title = "in place"
+[defaults]
+agent = "shell"
+worktrees = false
+[[task]]
+id = "here"
+goal = "write e.txt"
+command = "printf 'eps\\\\n' > e.txt"
+''')
+    await client.request("plan_run", path=str(path))
+    plan = await _plan_done(client)
+    assert plan["tasks"][0]["state"] == "done" and not plan["tasks"][0]["worktree"] and (ws / "e.txt").exists()
+    gate = tmp_path / "gate"
+    path = _plan(ws, f'''
+title = "discarded"
+[defaults]
+agent = "shell"
+[[task]]
+id = "gone"
+goal = "a round that waits"
+command = "touch mark; while [ ! -e {gate} ]; do sleep 0.05; done"
+verify = "false"
+''')
+    await client.request("plan_run", path=str(path))
+
+    async def running():
+        plan = await client.request("plan_show")
+        return plan["tasks"][0] if plan["tasks"][0]["state"] == "running" and plan["tasks"][0].get("cwd") else None
+
+    task = await eventually(running, what="gone running in its worktree")
+    tree = Path(task["cwd"])
+    await eventually(lambda: (tree / "mark").exists(), what="the worker in its worktree")
+    shutil.rmtree(tree)  # the person removes it by hand while it works
+    gate.touch()
+    plan = await _plan_done(client)
+    by_id = {t["id"]: t for t in plan["tasks"]}
+    assert by_id["gone-fix1"]["state"] == "failed" and "was removed" in by_id["gone-fix1"]["reason"], by_id["gone-fix1"]
+
+
+@pytest.mark.slow
+async def test_a_conflict_in_the_queue_is_sent_back_to_a_real_codex_which_rebases_and_the_queue_finishes(supervised, repo, tmp_path):
+    """A codex exec writer changes a.txt; the same line changes on main meanwhile. The queue
+    stops at it and sends the conflict back: codex is resumed in its own conversation with
+    the rebase prompt (branch, target, file), rebases and resolves, and the queue run again
+    merges it."""
+    import os
+
+    from fake_model import FakeModel, message, shell_call
+    from test_plan_agents import agent_env, codex_prompt
+
+    ws, client = supervised
+    asked: list[str] = []
+    resolve = "git rebase main >/dev/null 2>&1 || { printf 'alpha from both\\n' > a.txt && git add a.txt && GIT_EDITOR=true git rebase --continue; }"
+
+    def model(body):
+        text = codex_prompt(body)
+        answered = any(i.get("type") == "function_call_output" for i in body.get("input") or [] if isinstance(i, dict))
+        if "no longer merges cleanly" in text and not asked:
+            asked.append(text)
+            return [shell_call(resolve)]
+        if answered:
+            return [message("COMPLETED: done\n\nStatus: Done\n")]
+        return [shell_call("printf 'alpha from codex\\n' > a.txt && git commit -qam 'codex edits a.txt'")]
+
+    with FakeModel(codex_handler=model) as fm:
+        env = {**os.environ, **agent_env(tmp_path, fm)}
+        await client.request("worktree_spawn", name="cx", argv=["codex", "exec", "-s", "danger-full-access", "edit a.txt"], env=env)
+        assert (await done(client, "cx"))["state"] == "done"
+        (ws / "a.txt").write_text("alpha from main\n")
+        sh(ws, "git", "commit", "-qam", "main edits a.txt")
+        out = await client.request("merge_queue", names=["cx"], send_back=True, env=env)  # (the CLI sends its own environment)
+        assert out["merged"] == [] and out["stopped"]["conflicts"] == ["a.txt"] and out["stopped"]["sent_back"] == "", out
+        await eventually(lambda: asked, what="codex asked to rebase")
+        assert (await done(client, "cx"))["state"] == "done"
+    (prompt,) = asked
+    assert "podium/cx" in prompt and "Rebase onto main" in prompt and "conflicts in a.txt" in prompt, prompt
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "cx")
+    assert r.returncode == 0 and "podium/cx merged into main" in r.stdout, r.stdout + r.stderr
+    assert (ws / "a.txt").read_text() == "alpha from both\n" and sh(ws, "git", "status", "--porcelain") == ""

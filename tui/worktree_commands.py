@@ -1,4 +1,5 @@
 """`podium diff NAME`, `podium merge NAME [--check] [--how ff|merge|squash]` and
+`podium merge A B C [--send-back]` / `podium merge --plan` (a merge queue) and
 `podium discard NAME [--yes]`: a writer's changes against its base; its worktree merged
 into the branch the main worktree has checked out (checked first, without touching any
 working tree); or removed with its branch (asking first when it holds work).
@@ -14,13 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from podium.sessions.client import NotRunning, RequestFailed, SupervisorClient
+from podium.sessions.task_places import plan_writers
 
 from .subcommands import CliError
 
 
 def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     m = add("merge", help="merge writers' worktree branches into the main worktree's branch, in order (each checked first)")
-    m.add_argument("names", nargs="+", metavar="NAME", help="several: a merge queue, each re-checked against the target as the ones before it landed")
+    m.add_argument("names", nargs="*", metavar="NAME", help="several: a merge queue, each re-checked against the target as the ones before it landed")
+    m.add_argument("--plan", action="store_true", help="the plan's writers' worktrees, in plan order (before any NAMEs)")
     m.add_argument("--send-back", action="store_true", help="a conflict stops the queue and asks that worker to rebase onto the target and resolve")
     m.add_argument("--check", action="store_true", help="only say whether it merges cleanly, and what conflicts")
     m.add_argument("--how", choices=["ff", "merge", "squash"], default=None, help="fast-forward, a merge commit (default) or one squashed commit")
@@ -52,7 +55,7 @@ async def run(args: argparse.Namespace, workspace: Path) -> int:
             for c in out["comments"]:
                 print(f"comment {c['file']}:{c['line']} ({'sent' if c.get('sent') else 'stale' if c.get('stale') else 'open'}): {c['text']}")
             return 0
-        if args.command == "merge" and len(args.names) > 1:
+        if args.command == "merge" and (len(args.names) != 1 or args.plan):
             return await queue(client, args)
         if args.command == "merge":
             args.name = args.names[0]
@@ -84,25 +87,31 @@ async def run(args: argparse.Namespace, workspace: Path) -> int:
 
 
 async def queue(client: SupervisorClient, args: argparse.Namespace) -> int:
-    """The merge queue: in order, each checked against the target as it is now; a conflict
-    stops it (what merged stays merged), and with --send-back the worker is asked to rebase."""
-    for n, name in enumerate(args.names, 1):
-        check = await client.request("worktree_merge", name=name, check=True)
-        if not check["clean"]:
-            files = ", ".join(check["conflicts"])
-            print(f"podium: queue stopped at {name} ({n} of {len(args.names)}): {check['branch']} conflicts with {check['target']} in {files}")
-            if args.send_back:
-                prompt = f"Your branch {check['branch']} no longer merges cleanly into {check['target']}: conflicts in {files}. Rebase onto {check['target']} (git rebase {check['target']}), resolve them, run the tests, commit, and end with your report."
-                try:
-                    await client.request("resume", worker=name, prompt=prompt, env=dict(os.environ))
-                except RequestFailed as exc:
-                    print(f"podium: {name} cannot be asked ({exc}): rebase {check['branch']} onto {check['target']} in its worktree yourself")
-                else:
-                    print(f"podium: asked {name} to rebase onto {check['target']} and resolve")
-            return 1
-        if args.check:
-            print(f"podium: {name}: merges cleanly into {check['target']} ({check['commits']} commit(s))")
-            continue
-        out = await client.request("worktree_merge", name=name, **({"how": args.how} if args.how else {}))
-        print(f"podium: {name} merged into {out['merged']['into']} ({out['merged']['commit'][:10]})")
-    return 0
+    """The merge queue (merge_queue.py): in order, each checked against the target as it is
+    now; a conflict stops it (what merged stays merged), and with --send-back the worker is
+    asked to rebase."""
+    if args.plan:
+        args.names = plan_writers(await client.request("plan_show")) + args.names
+        if not args.names:
+            raise CliError("podium: the plan has no writers in worktrees of their own")
+    out = await client.request("merge_queue", names=args.names, check=args.check, send_back=args.send_back, env=dict(os.environ), **({"how": args.how} if args.how else {}))
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0 if out["stopped"] is None else 1
+    for m in out["merged"]:
+        print(f"podium: {m['name']} merged into {m['into']} ({m['how']}, {m['commit'][:10]})")
+    for c in out["clean"]:
+        print(f"podium: {c['name']}: merges cleanly into {c['target']} ({c['commits']} commit(s))")
+    for p in out["passed"]:
+        print(f"podium: {p['name']} passed over: {p['why']}")
+    stop = out["stopped"]
+    if stop is None:
+        if out["merged"]:
+            print(f"podium: `podium discard NAME` removes a merged worktree and its branch ({', '.join(m['name'] for m in out['merged'])})")
+        return 0
+    why = f"conflicts with {stop['target']} in {', '.join(stop['conflicts'])}" if stop["conflicts"] else f"{len(stop['uncommitted'])} uncommitted change(s) in its worktree: commit them there first"
+    print(f"podium: queue stopped at {stop['name']} ({stop['at']} of {stop['of']}): {stop['branch']} {why}")
+    if "sent_back" in stop:
+        said = f"asked {stop['name']} to rebase onto {stop['target']} and resolve" if not stop["sent_back"] else f"{stop['name']} cannot be asked ({stop['sent_back']}): rebase {stop['branch']} onto {stop['target']} in its worktree yourself"
+        print(f"podium: {said}")
+    return 1

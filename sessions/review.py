@@ -21,9 +21,9 @@ from typing import Any
 
 from .blackboard import DiskThread, Journal, write_toml
 from .fsutil import now_iso
+from .gitcmd import git
 from .protocol import ReviewComment, ReviewSend, WorkerRef
 from .requests import RequestError, RequestTable
-from .worktrees import git
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@.*$", re.M)
 MAX_PATCH = 4 * 1024 * 1024  # bytes of diff sent to a view; the rest is named, not shown

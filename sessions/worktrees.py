@@ -1,13 +1,14 @@
 """Worktrees: a writer of its own in a git worktree. `podium spawn NAME --worktree` makes
 `git worktree add -b podium/NAME DIR BASE` outside the repository's tree (by default
 `<repo>/../.podium-worktrees/<repo>/NAME`), copies what `.worktreeinclude` lists (files
-the repository ignores but a worker needs: `.env`, local config), runs the optional setup
-command, and starts the worker there. Merging checks first, without touching any working
+the repository ignores but a worker needs: `.env`, local config), checks its submodules out
+(submodules.py), runs the optional setup command, and starts the worker there. A plan's
+writers get theirs through `make` (task_places.py decides which). Merging checks first, without touching any working
 tree (`git merge-tree`), and names the conflicting files; then merges into the branch the
 main worktree has checked out (fast-forward, merge commit or squash) with a message drawn
 from the worker's final report. Discarding removes the worktree and its branch, and
 refuses (the caller asks the person) while it holds unmerged commits or uncommitted
-changes. Everything here is git itself; nothing is ever deleted without that question.
+changes, its submodules' included. Everything here is git itself; nothing is ever deleted without that question.
 
 This room is the one writer of `.podium/worktrees.toml` (worktree, branch, base, merge
 state per worker; settings: `dir`, `setup`, `teardown` under [settings], the person's to
@@ -18,14 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import os
 import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .blackboard import BlackboardError, DiskThread, Journal, read_toml_or_empty, write_toml
+from . import submodules
+from .blackboard import (
+    BlackboardError,
+    DiskThread,
+    Journal,
+    read_toml_or_empty,
+    write_toml,
+)
 from .fsutil import now_iso
+from .gitcmd import GitError, git
 from .protocol import WorktreeDiscard, WorktreeMerge, WorktreeSpawn
 from .requests import RequestError, RequestTable
 
@@ -33,22 +41,8 @@ BRANCH_PREFIX = "podium/"
 HOWS = ("ff", "merge", "squash")
 
 
-class GitError(RequestError):
-    pass
-
-
 class NotARepository(RequestError):
     pass
-
-
-async def git(cwd: Path, *args: str, ok: tuple[int, ...] = (0,)) -> tuple[int, str]:
-    """`git -C cwd args…`: (exit code, stdout), or GitError with git's own words."""
-    proc = await asyncio.create_subprocess_exec("git", "-C", str(cwd), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
-    out, err = await proc.communicate()
-    code = proc.returncode or 0
-    if code not in ok:
-        raise GitError(f"git {' '.join(args[:3])}: {(err or out).decode(errors='replace').strip().splitlines()[-1] if (err or out).strip() else f'exit {code}'}")
-    return code, out.decode(errors="replace")
 
 
 class Worktrees:
@@ -116,7 +110,7 @@ class Worktrees:
             worker = await self._call(client.kind, "spawn", name=name, argv=req["argv"], kind=req.get("kind"), cwd=str(self.workspace), env=req.get("env"))
             return {"worker": worker, "note": f"{exc}: {name} runs in place, without a worktree"}
         worker = await self._call(client.kind, "spawn", name=name, argv=req["argv"], kind=req.get("kind"), cwd=record["path"], env=req.get("env"))
-        note = "" if record["target"] else f"{record['repo']} has a detached HEAD: podium merge needs a branch checked out there"
+        note = "; ".join(n for n in (record.get("note", ""), "" if record["target"] else f"{record['repo']} has a detached HEAD: podium merge needs a branch checked out there") if n)
         return {"worker": worker, "worktree": record, "note": note}
 
     async def make(self, name: str, base: str | None, inside: Path, by: str) -> dict[str, Any]:
@@ -146,6 +140,8 @@ class Worktrees:
         await git(repo, "worktree", "add", "-b", branch, str(where), commit.strip())
         copied = await self.disk.run(_copy_included, repo, where)
         record = {"path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target, "repo": str(repo), "created": now_iso(), "copied": copied}
+        if note := await submodules.check_out(where):
+            record["note"] = note
         setup = self.settings.get("setup")
         if setup:
             proc = await asyncio.create_subprocess_shell(str(setup), cwd=str(where), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
@@ -157,7 +153,7 @@ class Worktrees:
                 raise RequestError(f"the setup command {setup!r} exited {proc.returncode} in {where} (the worktree is removed; nothing was in it): {' / '.join(tail)}")
         self.records[name] = record
         await self._save()
-        self.journal.write("worktree", name, action="created", path=str(where), branch=branch, base=base, copied=copied, via=by)
+        self.journal.write("worktree", name, action="created", path=str(where), branch=branch, base=base, copied=copied, via=by, **({"note": record["note"]} if "note" in record else {}))
         return record
 
     async def attach(self, worker: str, name: str) -> None:
@@ -236,6 +232,7 @@ class Worktrees:
             _, dirty = await git(where, "status", "--porcelain")
             if dirty.strip():
                 held.append(f"{len(dirty.strip().splitlines())} uncommitted change(s) in {where}")
+            held += await submodules.held(where)
         target = rec.get("target") or "HEAD"
         code, unmerged = await git(repo, "rev-list", "--count", f"{target}..{branch}", ok=(0, 128))
         if code == 0 and int(unmerged.strip() or 0) and not rec.get("merged"):

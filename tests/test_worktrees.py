@@ -479,3 +479,33 @@ async def test_a_conflict_in_the_queue_is_sent_back_to_a_real_codex_which_rebase
     r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "cx")
     assert r.returncode == 0 and "podium/cx merged into main" in r.stdout, r.stdout + r.stderr
     assert (ws / "a.txt").read_text() == "alpha from both\n" and sh(ws, "git", "status", "--porcelain") == ""
+
+
+async def test_a_repository_with_submodules_gets_them_in_the_worktree_and_discard_counts_their_work(supervised, repo, tmp_path):
+    """git leaves a new worktree's submodules empty: podium checks them out; one it cannot
+    check out is named in the spawn's note (the worker starts anyway); a discard counts what
+    only a submodule holds (an uncommitted change, a commit no remote has) and asks first."""
+    ws, client = supervised
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    sh(lib, "git", "init", "-q", "-b", "main")
+    (lib / "x.txt").write_text("x\n")
+    sh(lib, "git", "add", "x.txt")
+    sh(lib, "git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "lib")
+    sh(ws, "git", "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    sh(ws, "git", "commit", "-q", "-m", "with lib")
+    out = await client.request("worktree_spawn", name="sub", argv=["sh", "-c", "cd lib && echo y > y.txt && git -c user.email=t@example.com -c user.name=t commit -q --allow-empty -m mine && echo 'COMPLETED: ok'"])
+    where = Path(out["worktree"]["path"])
+    assert (where / "lib/x.txt").read_text() == "x\n" and not out["note"], out
+    await done(client, "sub")
+    with pytest.raises(RequestFailed) as refused:
+        await client.request("worktree_discard", name="sub")
+    said = str(refused.value)
+    assert "uncommitted change(s) in submodule lib" in said and "1 commit(s) in submodule lib that none of its remote branches has" in said, said
+    assert (where / "lib/y.txt").exists(), "the refused discard touched the worktree"
+    await client.request("worktree_discard", name="sub", force=True)
+    assert not where.exists()
+    shutil.rmtree(lib)  # its URL now leads nowhere: the next worktree cannot check it out
+    out = await client.request("worktree_spawn", name="sub2", argv=["true"])
+    assert "its submodules (lib) are not checked out in the worktree" in out["note"] and "git submodule update --init --recursive" in out["note"], out
+    assert out["worker"]["name"] == "sub2" and (await done(client, "sub2"))["state"] == "done"

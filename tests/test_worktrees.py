@@ -509,3 +509,72 @@ async def test_a_repository_with_submodules_gets_them_in_the_worktree_and_discar
     out = await client.request("worktree_spawn", name="sub2", argv=["true"])
     assert "its submodules (lib) are not checked out in the worktree" in out["note"] and "git submodule update --init --recursive" in out["note"], out
     assert out["worker"]["name"] == "sub2" and (await done(client, "sub2"))["state"] == "done"
+
+
+async def test_m_on_a_writer_merges_it_and_then_offers_to_remove_its_worktree(supervised, repo):
+    """The dashboard's m: checked, asked, merged; then asked whether to remove the worktree
+    and branch (y removes them). A second writer's m, answered no at the offer, keeps them."""
+    from podium.sessions.config import Config
+    from podium.tui.app import PodiumApp
+    from podium.tui.screens import ConfirmScreen
+
+    ws, client = supervised
+    one = await client.request("worktree_spawn", name="one", argv=writer("a.txt", "alpha via m", "a.txt via m"))
+    two = await client.request("worktree_spawn", name="two", argv=writer("b.txt", "beta via m", "b.txt via m"))
+    await done(client, "one")
+    await done(client, "two")
+    app = PodiumApp(ws, autostart=False, config=Config())
+    async with app.run_test(size=(140, 36)) as pilot:
+        await eventually(lambda: {"one", "two"} <= set(app.dashboard.panes), pilot=pilot, what="the writers on the dashboard")
+        for key, name, keep in (("1", "one", False), ("2", "two", True)):
+            await pilot.press(key, "m")
+            await eventually(lambda: isinstance(app.screen, ConfirmScreen) and "Merge podium/" in app.screen.question, pilot=pilot, what=f"the merge question for {name}")
+            assert f"podium/{name} (1 commit(s)) into main" in app.screen.question
+            await pilot.press("y")
+            await eventually(lambda: isinstance(app.screen, ConfirmScreen) and "Remove the worktree" in app.screen.question, pilot=pilot, what="the offer to remove it")
+            await pilot.press("n" if keep else "y")
+            await eventually(lambda: not isinstance(app.screen, ConfirmScreen), pilot=pilot, what="the question answered")
+        await eventually(lambda: not Path(one["worktree"]["path"]).exists(), pilot=pilot, what="one's worktree removed")
+    assert (ws / "a.txt").read_text() == "alpha via m\n" and (ws / "b.txt").read_text() == "beta via m\n"
+    branches = sh(ws, "git", "branch")
+    assert "podium/one" not in branches and "podium/two" in branches and Path(two["worktree"]["path"]).exists()
+
+
+async def test_m_on_the_plan_screen_merges_the_plans_writers_in_plan_order(supervised, repo):
+    from podium.sessions.config import Config
+    from podium.tui.app import PodiumApp
+    from podium.tui.plan_screen import PlanScreen
+    from podium.tui.screens import ConfirmScreen
+
+    ws, client = supervised
+    commit = "git add -A && git commit -q -m"
+    path = _plan(ws, f'''
+title = "two writers"
+[defaults]
+agent = "shell"
+[[task]]
+id = "left"
+goal = "f.txt"
+command = "printf 'f\\\\n' > f.txt && {commit} f"
+[[task]]
+id = "right"
+goal = "g.txt"
+command = "printf 'g\\\\n' > g.txt && {commit} g"
+''')
+    await client.request("plan_run", path=str(path))
+    await _plan_done(client)
+    app = PodiumApp(ws, autostart=False, config=Config())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await eventually(lambda: app.link.plan.get("state") == "complete", pilot=pilot, what="the plan seen")
+        await pilot.press("P")
+        await eventually(lambda: isinstance(app.screen, PlanScreen), pilot=pilot, what="the plan screen")
+        await pilot.press("m")
+        await eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot, what="the queue's question")
+        assert "Merge left, right into main, in this order?" in app.screen.question, app.screen.question
+        await pilot.press("y")
+        await eventually(lambda: isinstance(app.screen, ConfirmScreen) and "Remove the worktree and branch of left, right" in app.screen.question, pilot=pilot, what="the offer to remove them")
+        await pilot.press("y")
+        await eventually(lambda: "podium/" not in sh(ws, "git", "branch"), pilot=pilot, what="both branches removed")
+    assert (ws / "f.txt").exists() and (ws / "g.txt").exists()
+    log = sh(ws, "git", "log", "--first-parent", "--format=%B", "-2")  # newest first
+    assert log.index("Merged from podium/right") < log.index("Merged from podium/left"), log

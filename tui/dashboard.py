@@ -51,6 +51,7 @@ class DashboardScreen(WorkerCommandsScreen):
         Binding("n", "new_worker", "New", id="podium.new", tooltip="Start a new worker"),
         Binding("s", "pause", "Pause", id="podium.pause", tooltip="Pause (SIGSTOP) or continue (SIGCONT) the focused worker", show=False),
         Binding("k", "kill", "Kill", id="podium.kill", tooltip="Terminate the focused worker (asks first)", show=False),
+        Binding("m", "merge", "Merge", id="podium.merge", tooltip="Merge the focused writer's branch into the main worktree's (checked first, asked first)", show=False),
         Binding("D", "diff", "Diff", id="podium.diff", tooltip="The focused writer's changes against its base: comment, send, merge", show=False),
         Binding("M", "orchestrators", "Orchestrators", id="podium.orchestrators", tooltip="Pause what orchestrating agents (podium mcp) may start, or let them go on", show=False),
         Binding("r", "resume", "Resume", id="podium.resume", tooltip="Continue the agent's conversation with a follow-up prompt"),

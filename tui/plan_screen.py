@@ -2,7 +2,8 @@
 signals and podium's next action, the selected task's details beside it, and the keys
 that steer the plan: start / pause / resume it, stop it, run a task now, skip, retry,
 edit a task's envelope before it starts, open a task's worker pane, a heartbeat now,
-promote the done tasks' reports in plan order, a new plan from a preset.
+promote the done tasks' reports in plan order, merge the writers' worktree branches in
+plan order once the plan has ended (a merge queue), a new plan from a preset.
 
 While no plan runs it shows the plan file (`.podium/plan.toml`) as it would run, or the
 file's problems, line by line; nothing starts until the person presses `s`."""
@@ -26,11 +27,13 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, TextAr
 from podium.sessions.client import NotRunning, RequestFailed
 from podium.sessions.plan import AGENTS, PlanError, load_plan
 from podium.sessions.presets import PATTERNS, preset
+from podium.sessions.task_places import plan_writers
 from podium.sessions.text import safe_text
 from podium.widgets.plan_tree import PlanTree
 
 from .editor import edit_text
 from .link import HeartbeatWritten, PlanChanged, PlanComplete, SupervisorLink
+from .merge_flow import merge_queue
 from .screens import ConfirmScreen
 
 LIVE = ("running", "paused")
@@ -63,6 +66,7 @@ class PlanScreen(Screen[None]):
         Binding("enter", "open_worker", "Worker", id="plan.open", tooltip="Open the selected task's worker pane on the dashboard"),
         Binding("h", "heartbeat", "Heartbeat", id="plan.heartbeat", tooltip="Look at every task now (an entry in .podium/heartbeat.log)"),
         Binding("p", "promote", "Promote", id="plan.promote", tooltip="Put every done task's final report into the result, in plan order"),
+        Binding("m", "merge", "Merge", id="plan.merge", tooltip="Merge the writers' worktree branches in plan order (a merge queue: checked first, asked first)"),
         Binding("n", "new_plan", "New plan", id="plan.new", tooltip="Write .podium/plan.toml from a pattern preset (A–F); nothing starts"),
         Binding("E", "edit_plan", "Edit plan", id="plan.edit", tooltip="Edit the plan file in $EDITOR (a running plan takes changes to tasks not started)"),
     ]
@@ -151,6 +155,8 @@ class PlanScreen(Screen[None]):
             return True if task and task.get("worker") else None
         if action == "promote":
             return True if any(t["state"] == "done" for t in self.link.plan.get("tasks") or []) else None
+        if action == "merge":
+            return True if plan_writers(self.link.plan) and not self.live else None
         return True
 
     # -- the plan ------------------------------------------------------------------------------------
@@ -185,6 +191,9 @@ class PlanScreen(Screen[None]):
             self.notify(said, title="result", timeout=6)
 
         self.link.request("plan_promote", on_done=done)
+
+    def action_merge(self) -> None:
+        self.run_worker(merge_queue(self, self.link, plan_writers(self.link.plan)), group="merge", exclusive=True)
 
     def action_new_plan(self) -> None:
         def chosen(text: str | None) -> None:
@@ -290,6 +299,10 @@ def detail(task: dict[str, Any] | None, plan: dict[str, Any]) -> RenderableType:
             t.append(f"\n{label}: ", style="bold")
             t.append(safe_text(", ".join(value) if isinstance(value, list) else str(value)))
     t.append(f"\nTime cap: {int(task['time_cap'] // 60)} min · retries {task['retries']}", style="dim")
+    if task.get("worktree"):
+        t.append(f"\nWrites in worktree {task['worktree']} (branch podium/{task['worktree']}): {task.get('cwd') or ''}", style="dim")
+    elif task.get("cwd"):
+        t.append(f"\nRuns in {task['cwd']}", style="dim")
     attempts = task.get("attempts") or []
     parts: list[RenderableType] = [t]
     if attempts:

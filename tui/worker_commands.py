@@ -1,5 +1,5 @@
 """What the person does to the focused worker from the dashboard: interrupt, pause or
-continue, kill (asked first), answer its prompt, promote its last message, resume its
+continue, kill (asked first), answer its prompt, open its diff or merge its branch (a writer in a worktree), promote its last message, resume its
 conversation, and start a new worker. Each goes through the supervisor link as a request,
 so no key waits; a refusal comes back as a toast."""
 
@@ -14,6 +14,7 @@ from podium.sessions.launch import build_command
 
 from .diff_screen import DiffScreen
 from .link import SupervisorLink
+from .merge_flow import merge_one
 from .screens import ConfirmScreen, NewWorkerScreen, PromptScreen
 
 
@@ -48,6 +49,17 @@ class WorkerCommandsScreen(Screen[None]):
             self.notify(f"{name} has no worktree: podium spawn NAME --worktree starts a writer in one", severity="warning")
             return
         self.app.push_screen(DiffScreen(self.link, name))
+
+    def action_merge(self) -> None:
+        """The focused writer's branch merged (checked first, asked first), then the offer
+        to remove its worktree."""
+        name = self.focused_name()
+        if name is None:
+            return
+        if not (self.link.roster.get(name) or {}).get("worktree"):
+            self.notify(f"{name} has no worktree to merge", severity="warning")
+            return
+        self.run_worker(merge_one(self, self.link, name), group="merge", exclusive=True)
 
     def action_orchestrators(self) -> None:
         """Pause what orchestrating agents (podium mcp) may start, or let them go on."""

@@ -36,12 +36,13 @@ from .protocol import PlanEnvelope, PlanRun, PlanStop, TaskRef
 from .requests import InternalClient, RequestError, RequestTable
 from .resumption import RESUMABLE, RESUMED_AGENTS, continue_argv, failure_digest, with_digest, with_flags
 from .states import ENDED, TASK_SATISFIED, TASK_WORKING, PlanState, TaskState, WorkerState
-from .task_places import WRITERS, TaskPlaces
+from .task_places import WRITERS, TaskPlaces, plan_writers
 from .task_runs import TaskRun, load_runs, task_record
 from .text import plain_text
 from .transcript import TranscriptReader
 from .units import compact, epoch
 from .watchdog import ENDING_STEPS, after_end
+from .worktrees import BRANCH_PREFIX
 
 log = logging.getLogger("podium")
 
@@ -1102,6 +1103,8 @@ class Scheduler:
             why = tr.reason.replace("|", "\\|").replace("\n", " ")
             lines.append(f"| {tr.id} | {tr.task.role} | {tr.task.agent} | {tr.task.round} | {tr.state} | {tr.worker or '-'} | {why} |")
         lines += ["", "`podium plan promote` (or `p` on the plan screen) puts the done tasks' reports into the result, in this order.", ""]
+        if writers := plan_writers(self.snapshot()):
+            lines += [f"Its writers' branches, {', '.join(BRANCH_PREFIX + w for w in writers)}: `podium merge --plan` (or `m` on the plan screen) merges them in this order.", ""]
         return "\n".join(lines)
 
     def _set_plan(self, state: PlanState, reason: str) -> None:

@@ -387,6 +387,7 @@ command = "test -e c.txt && test -e d.txt && pwd > {ws}/.podium/check-ran-in"
     assert not (ws / "c.txt").exists() and not (ws / "d.txt").exists(), "a plan's writer changed the main working tree"
     ls = {w["name"]: w for w in await client.request("ls")}
     assert ls["first-fix1"]["worktree"]["branch"] == "podium/first", "a follow-up round's worker is not shown with its worktree"
+    assert "Its writers' branches, podium/first, podium/second: `podium merge --plan`" in (ws / ".podium/plan-summary.md").read_text()
     r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "--plan")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.index("first merged into main") < r.stdout.index("second merged into main"), r.stdout

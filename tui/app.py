@@ -10,39 +10,34 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from textual import events, on
-from textual.app import App
-from textual.binding import Binding
-from textual.worker import Worker, WorkerState
-
 from podium.sessions.blackboard import Blackboard
 from podium.sessions.client import NotRunning, RequestFailed
 from podium.sessions.config import Config, load_config
 from podium.sessions.states import ACTIVE
 from podium.themes import THEMES, resolve_theme
-from podium.widgets.scrollback import Scrollback
+from textual import events, on
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from .alerts import Alerts
 from .dashboard import DashboardScreen
 from .inbox_screen import InboxScreen
 from .journal_screen import JournalScreen
-from .link import ConnectFailed, EscalationsChanged, PlanComplete, SignalSent, SupervisorError, SupervisorGone, SupervisorLink
+from .key_groups import KEY_GROUPS, KEY_NAMES
+from .link import (
+    ConnectFailed,
+    EscalationsChanged,
+    PlanComplete,
+    SignalSent,
+    SupervisorError,
+    SupervisorGone,
+    SupervisorLink,
+)
 from .palette import WorkerCommands
 from .plan_screen import PlanScreen
 from .result_screen import ResultScreen
 from .screens import HelpScreen, QuitScreen
-
-# (title, screen class) for the help screen, in the order a person meets them.
-KEY_GROUPS: list[tuple[str, type]] = [
-    ("Dashboard and the focused worker", DashboardScreen),
-    ("Scrollback (pageup, the mouse wheel)", Scrollback),
-    ("Escalation inbox (e)", InboxScreen),
-    ("Result screen (o)", ResultScreen),
-    ("Journal screen (J)", JournalScreen),
-    ("Plan screen (P)", PlanScreen),
-]
-KEY_NAMES = {"question_mark": "?", "slash": "/", "right_square_bracket": "]", "left_square_bracket": "["}
-
 
 GC_THRESHOLD = (50_000, 20, 100)  # Python's default, (700, 10, 10), collects every few keys
 

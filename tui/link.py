@@ -196,10 +196,11 @@ class SupervisorLink:
                 else:
                     client = await SupervisorClient.connect(self.workspace, client=self.client_kind)
             except (NotRunning, RequestFailed, OSError) as exc:
+                why = str(exc)  # (named here: the lambdas below are called at once, but read clearer so)
                 if first and not self.autostart:
-                    self._post(lambda: ConnectFailed(f"podium: {exc}"))
+                    self._post(lambda: ConnectFailed(f"podium: {why}"))
                     return
-                self._post(lambda: ConnectionChanged(False, f"no supervisor: {exc}; retrying"))
+                self._post(lambda: ConnectionChanged(False, f"no supervisor: {why}; retrying"))
                 await asyncio.sleep(RETRY)
                 continue
             first = False
@@ -217,7 +218,8 @@ class SupervisorLink:
             self.escalations = {e["id"]: e for e in await client.request("decisions")}
             self.plan = await client.request("plan_show")
         except (RequestFailed, NotRunning) as exc:
-            self._post(lambda: SupervisorError(f"could not read the supervisor's state: {exc}"))
+            why = str(exc)
+            self._post(lambda: SupervisorError(f"could not read the supervisor's state: {why}"))
         self._unfolded.clear()
         self._post(lambda: ConnectionChanged(True, f"supervisor · {self.workspace.name}"))
         self._post(Connected)

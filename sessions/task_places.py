@@ -26,10 +26,9 @@ WRITERS = ("implementer",)
 
 
 class WorktreeMaker(Protocol):
-    async def make(self, name: str, base: str | None, inside: Path, by: str) -> dict[str, Any]: ...
+    async def make(self, name: str, base: str | None, inside: Path, by: str, free: bool = False) -> dict[str, Any]: ...
     async def attach(self, worker: str, name: str) -> None: ...
     def record(self, name: str) -> dict[str, Any] | None: ...
-    def free_name(self, base: str) -> str: ...
 
 
 class TaskPlaces:
@@ -72,12 +71,11 @@ class TaskPlaces:
         assert self.worktrees is not None
         before = self._writers_before(root, runs)
         base = self._live(before[0])["branch"] if before else plan.worktree_base
-        name = self.worktrees.free_name(root.id)
         try:
-            await self.worktrees.make(name, base, Path(plan_dir), "plan")
+            rec = await self.worktrees.make(root.id, base, Path(plan_dir), "plan", free=True)
         except NotARepository:
             return ""  # (journaled by worktrees.py) it writes in the plan's directory
-        return name
+        return str(rec["name"])
 
     def _writers_before(self, tr: TaskRun, runs: Mapping[str, TaskRun]) -> list[TaskRun]:
         """The writers with worktrees tr comes after, nearest first (through readers between)."""

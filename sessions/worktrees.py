@@ -88,14 +88,6 @@ class Worktrees:
         """The worktree called `name` (no worker aliases)."""
         return self.records.get(name)
 
-    def free_name(self, base: str) -> str:
-        """`base`, or `base-2`, … : a name no live worktree has."""
-        name, n = base, 1
-        while name in self.records and not self.records[name].get("removed"):
-            n += 1
-            name = f"{base}-{n}"
-        return name
-
     async def _save(self) -> None:
         await self.disk.run(write_toml, self.path, {"settings": self.settings, "worktree": self.records})
 
@@ -113,9 +105,10 @@ class Worktrees:
         note = "; ".join(n for n in (record.get("note", ""), "" if record["target"] else f"{record['repo']} has a detached HEAD: podium merge needs a branch checked out there") if n)
         return {"worker": worker, "worktree": record, "note": note}
 
-    async def make(self, name: str, base: str | None, inside: Path, by: str) -> dict[str, Any]:
+    async def make(self, name: str, base: str | None, inside: Path, by: str, free: bool = False) -> dict[str, Any]:
         """A worktree `name` on branch podium/NAME from `base` (default: HEAD) of the
-        repository `inside` is in; its record. NotARepository when there is none."""
+        repository `inside` is in; its record (`name` in it). NotARepository when there is
+        none. `free`: when that name's branch or directory is taken, NAME-2, NAME-3, …"""
         try:
             _, top = await git(inside, "rev-parse", "--show-toplevel")
         except GitError:
@@ -129,17 +122,24 @@ class Worktrees:
             raise RequestError(f"base {base!r} does not exist in {repo} (a branch, tag or commit)") from None
         _, head = await git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1))
         target = head.strip()  # what merging goes into: the main worktree's branch ("": a detached HEAD)
-        branch = BRANCH_PREFIX + name
-        code, _ = await git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
+        first, n = name, 1
+        while True:
+            branch = BRANCH_PREFIX + name
+            code, _ = await git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
+            where = Path(self.settings.get("dir") or repo.parent / ".podium-worktrees" / repo.name).expanduser() / name
+            taken = code == 0 or where.exists() or (name in self.records and not self.records[name].get("removed"))
+            if not (taken and free):
+                break
+            n += 1
+            name = f"{first}-{n}"
         if code == 0:
             raise RequestError(f"branch {branch} already exists in {repo} (an earlier worker's?): `podium discard {name}` or another name")
-        where = Path(self.settings.get("dir") or repo.parent / ".podium-worktrees" / repo.name).expanduser() / name
         if where.exists():
             raise RequestError(f"{where} already exists: remove it, or set [settings] dir in {self.path}")
         where.parent.mkdir(parents=True, exist_ok=True)
         await git(repo, "worktree", "add", "-b", branch, str(where), commit.strip())
         copied = await self.disk.run(_copy_included, repo, where)
-        record = {"path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target, "repo": str(repo), "created": now_iso(), "copied": copied}
+        record = {"name": name, "path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target, "repo": str(repo), "created": now_iso(), "copied": copied}
         if note := await submodules.check_out(where):
             record["note"] = note
         setup = self.settings.get("setup")

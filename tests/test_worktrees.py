@@ -579,3 +579,25 @@ command = "printf 'g\\\\n' > g.txt && {commit} g"
     assert (ws / "f.txt").exists() and (ws / "g.txt").exists()
     log = sh(ws, "git", "log", "--first-parent", "--format=%B", "-2")  # newest first
     assert log.index("Merged from podium/right") < log.index("Merged from podium/left"), log
+
+
+async def test_a_plan_writer_whose_branch_is_taken_gets_the_next_free_name(supervised, repo):
+    """A branch podium/solo left from before (its .podium/ gone): the plan's writer does not
+    fail on it, it writes on podium/solo-2, and the old branch is left as it was."""
+    ws, client = supervised
+    sh(ws, "git", "branch", "podium/solo")
+    old = sh(ws, "git", "rev-parse", "podium/solo")
+    path = _plan(ws, '''
+title = "taken"
+[defaults]
+agent = "shell"
+[[task]]
+id = "solo"
+goal = "h.txt"
+command = "printf 'h\\\\n' > h.txt && git add h.txt && git commit -qm h"
+''')
+    await client.request("plan_run", path=str(path))
+    plan = await _plan_done(client)
+    (task,) = plan["tasks"]
+    assert task["state"] == "done" and task["worktree"] == "solo-2" and task["cwd"].endswith("/solo-2"), task
+    assert sh(ws, "git", "rev-parse", "podium/solo") == old and "h.txt" in sh(ws, "git", "show", "--stat", "podium/solo-2")

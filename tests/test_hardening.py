@@ -384,13 +384,18 @@ def test_demo_again_after_it_ended_starts_afresh_and_sets_the_old_one_aside(work
     try:
         r = cli("demo", "--no-attach", "-w", str(workspace))
         assert r.returncode == 0, r.stderr
+        git = lambda *a: subprocess.run(["git", "-C", str(workspace), *a], capture_output=True, text=True, check=True).stdout  # noqa: E731
+        assert git("log", "--format=%s") == "The importer, with its bug\n" and "split('\\n')[:-1]" in (workspace / "importer/rows.py").read_text()
+        git("worktree", "add", "-q", "-b", "podium/fix-rows", str(workspace.parent / "old-tree"))  # as a demo plan's writer leaves it
+        git("commit", "-q", "--allow-empty", "-m", "merged by the person")
         for name in ("agent", "approval", "build", "shell"):
             cli("-w", str(workspace), "kill", name, "--grace", "0.5")
         workers = json.loads(cli("-w", str(workspace), "ls", "--json").stdout)
         assert not any(w["state"] in ("running", "waiting", "starting") for w in workers), workers
         r = cli("demo", "--no-attach", "-w", str(workspace))
         assert r.returncode == 0, r.stderr
-        assert "a new one starts" in r.stderr
+        assert "a new one starts" in r.stderr and "its repository back at demo-start" in r.stderr
+        assert git("log", "--format=%s") == "The importer, with its bug\n" and "podium/" not in git("branch") and not (workspace.parent / "old-tree").exists()
         workers = {w["name"]: w for w in json.loads(cli("-w", str(workspace), "ls", "--json").stdout)}
         assert workers["build"]["state"] == "running" and workers["build"]["runs"] == 1
         assert (workspace / ".podium.previous/workers/build/transcript.log").exists()

@@ -571,7 +571,7 @@ command = "printf 'g\\\\n' > g.txt && {commit} g"
         await eventually(lambda: isinstance(app.screen, PlanScreen), pilot=pilot, what="the plan screen")
         await pilot.press("m")
         await eventually(lambda: isinstance(app.screen, ConfirmScreen), pilot=pilot, what="the queue's question")
-        assert "Merge left, right into main, in this order?" in app.screen.question, app.screen.question
+        assert "Merge left (1 commit(s)), right (1 commit(s)) into main, in this order?" in app.screen.question, app.screen.question
         await pilot.press("y")
         await eventually(lambda: isinstance(app.screen, ConfirmScreen) and "Remove the worktree and branch of left, right" in app.screen.question, pilot=pilot, what="the offer to remove them")
         await pilot.press("y")
@@ -601,3 +601,26 @@ command = "printf 'h\\\\n' > h.txt && git add h.txt && git commit -qm h"
     (task,) = plan["tasks"]
     assert task["state"] == "done" and task["worktree"] == "solo-2" and task["cwd"].endswith("/solo-2"), task
     assert sh(ws, "git", "rev-parse", "podium/solo") == old and "h.txt" in sh(ws, "git", "show", "--stat", "podium/solo-2")
+
+
+@pytest.mark.slow
+async def test_the_demo_plan_writes_in_worktrees_and_merges_into_the_demo_repository(supervised):
+    """The demo's workspace is a repository with the importer's bug: its plan's two
+    implementers write and commit in worktrees of their own (the fix round in the same
+    one), main is untouched until the plan's merge queue merges both."""
+    from podium.sessions.demo.plan import write_demo_plan
+    from podium.sessions.demo.repo import make_demo_repository
+
+    ws, client = supervised
+    assert make_demo_repository(ws)
+    write_demo_plan(ws / ".podium")
+    await client.request("plan_run", path=str(ws / ".podium/plan.toml"))
+    plan = await _plan_done(client)
+    by_id = {t["id"]: t for t in plan["tasks"]}
+    assert by_id["fix-rows-fix1"]["state"] == "done" and by_id["fix-rows-fix1"]["worktree"] == "fix-rows" and by_id["test-rows"]["worktree"] == "test-rows", plan
+    assert by_id["verify"]["cwd"] == by_id["fix-rows"]["cwd"] and not by_id["scout"]["worktree"] and by_id["scout"]["cwd"] == str(ws)
+    assert "[:-1]" in (ws / "importer/rows.py").read_text()
+    out = await client.request("merge_queue", names=["fix-rows", "test-rows"])
+    assert [m["name"] for m in out["merged"]] == ["fix-rows", "test-rows"] and out["stopped"] is None, out
+    assert "splitlines()" in (ws / "importer/rows.py").read_text() and "test_last_row_without_newline" in (ws / "tests/test_read.py").read_text()
+    assert sh(ws, "git", "status", "--porcelain") == ""

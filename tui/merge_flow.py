@@ -53,7 +53,7 @@ async def merge_queue(screen: Screen[Any], link: SupervisorLink, names: list[str
     check = await _ask(screen, link, "merge_queue", names=names, check=True)
     if check is None:
         return
-    ready = [c["name"] for c in check["clean"]]
+    ready = [f"{c['name']} ({c['commits']} commit(s))" for c in check["clean"]]
     stop = check["stopped"]
     if not ready and stop is None:
         screen.notify("nothing to merge: " + "; ".join(f"{p['name']}: {p['why']}" for p in check["passed"]), severity="warning", timeout=6)

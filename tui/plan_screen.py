@@ -125,7 +125,7 @@ class PlanScreen(Screen[None]):
             if yes:
                 self.action_promote()
 
-        self.app.push_screen(ConfirmScreen(f"Plan {event.title!r} {event.state}: {event.summary}. Promote the done tasks' reports into the result, in plan order?"), chosen)
+        self.app.push_screen(ConfirmScreen(f"Plan {event.title!r} {event.state}: {event.summary}. Promote the done tasks' reports into the result, in plan order?" + (" (Then m merges its writers' branches.)" if plan_writers(self.link.plan) else "")), chosen)
 
     @on(HeartbeatWritten)
     def heartbeat_written(self, event: HeartbeatWritten) -> None:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 DEMO_PLAN = r'''# The demo's plan (podium plan check / podium plan run, or P then s on the dashboard).
 # Every worker is a small shell script that acts like an agent: it says what it does,
-# then reports "COMPLETED: ..." and "Status: Done", which is what podium reads.
+# then reports "COMPLETED: ..." and "Status: Done", which is what podium reads. The demo's
+# workspace is a git repository: the implementers write in worktrees of their own and
+# commit there; m on the plan screen merges them once the plan has ended.
 title = "Demo: the importer drops the last row"
 scope = """The CSV importer (importer/read.py) drops the last row when the file has no
 trailing newline. Find why, fix it with a test, and verify."""
@@ -34,7 +36,9 @@ role = "implementer"
 goal = "Make rows.py keep a final line without a newline."
 after = ["scout"]
 touches = ["importer/rows.py"]
-command = """echo "editing importer/rows.py"; sleep 1.5; mkdir -p importer; echo 'rows = text.splitlines()' > importer/rows.py
+command = """echo "editing importer/rows.py"; sleep 1.5; mkdir -p importer
+printf 'def split_rows(text):\n    return text.splitlines()\n' > importer/rows.py
+git add -A >/dev/null 2>&1 && git commit -qm 'rows.py keeps the last row' >/dev/null 2>&1
 printf 'COMPLETED: rows.py keeps the last line\n\nStatus: Done\nFiles or artifacts changed: importer/rows.py\n'"""
 verify = "test -e importer/.second-look || { touch importer/.second-look; echo 'FINDING: a file ending in \\r\\n still loses its last row'; exit 1; }"
 
@@ -44,7 +48,9 @@ role = "implementer"
 goal = "Add a test for a file without a trailing newline."
 after = ["scout"]
 touches = ["tests/test_read.py"]
-command = """echo "writing tests/test_read.py"; sleep 2
+command = """echo "writing tests/test_read.py"; sleep 2; mkdir -p tests
+printf '\n\ndef test_last_row_without_newline():\n    assert split_rows("a\\\\nb") == ["a", "b"]\n' >> tests/test_read.py
+git add -A >/dev/null 2>&1 && git commit -qm 'a test for a file without a trailing newline' >/dev/null 2>&1
 printf 'COMPLETED: added test_last_row_without_newline\n\nStatus: Done\n'"""
 
 [[task]]

@@ -4,6 +4,7 @@ they have all ended."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ from ..client import connect_or_start, wait_gone
 from ..states import ACTIVE
 from . import demo_workers
 from .plan import write_demo_plan
+from .repo import make_demo_repository, reset_demo_repository
 
 
 def demo_workspace(explicit: Path | None) -> Path:
@@ -43,9 +45,11 @@ async def start_demo(workspace: Path) -> str | None:
         if previous.exists():
             shutil.rmtree(previous)
         bb.root.rename(previous)
-        note = f"the last demo had ended; it is kept in {previous}, and a new one starts"
+        reset_demo_repository(workspace)
+        note = f"the last demo had ended; it is kept in {previous}, and a new one starts (its repository back at demo-start)"
         client, _ = await connect_or_start(workspace)
         existing = {}
+    await asyncio.to_thread(make_demo_repository, workspace)
     try:
         for worker in demo_workers(str(bb.worker_dir("agent"))):
             if worker.name not in existing:

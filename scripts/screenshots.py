@@ -90,6 +90,11 @@ async def main() -> None:
             await pilot.press("escape", "escape")
             await pilot.pause(0.6)
             app.save_screenshot(str(OUT / "plan-dashboard.svg"))
+            await pilot.press("P", "m")  # its writers' worktrees, merged in plan order
+            await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen")
+            await pilot.pause(0.4)
+            app.save_screenshot(str(OUT / "plan-merge.svg"))
+            await pilot.press("n")
     finally:
         client = await SupervisorClient.connect(ws)
         await client.request("stop", grace=0.5)
@@ -130,6 +135,9 @@ async def diff_shot() -> None:
             await pilot.press("c", *"also strip a trailing \\r", "enter")
             await pilot.pause(1.0)
             app.save_screenshot(str(OUT / "diff.svg"))
+            await pilot.press("s")
+            await pilot.pause(0.6)
+            app.save_screenshot(str(OUT / "diff-side.svg"))
         await client.request("stop", grace=0.5)
     finally:
         await client.close()

@@ -52,10 +52,9 @@ class TaskPlaces:
                 assert self.worktrees is not None
                 await self.worktrees.attach(worker, root.worktree)
                 where = _words(rec, self._others(root, runs))
-            tr.cwd = rec["path"] if rec else plan_dir
         else:
             rec = self._live(runs.get(reads.task.follow_up_of or "", reads)) if reads is not None and reads.worktree else None
-            tr.cwd = rec["path"] if rec else plan_dir
+        tr.cwd = _inside(rec, plan_dir) if rec else plan_dir
         return tr.cwd, where
 
     def _live(self, root: TaskRun) -> dict[str, Any]:
@@ -105,6 +104,16 @@ class TaskPlaces:
             if rec:
                 branches.append(rec["branch"])
         return branches
+
+
+def _inside(rec: dict[str, Any], plan_dir: str) -> str:
+    """The plan's directory as it is in the worktree (a plan in a subdirectory of the
+    repository runs in the same subdirectory of the writer's worktree)."""
+    try:
+        rel = Path(plan_dir).resolve().relative_to(Path(rec["repo"]).resolve())
+    except ValueError:
+        return str(rec["path"])
+    return str(Path(rec["path"]) / rel)
 
 
 def _words(rec: dict[str, Any], others: list[str]) -> str:

@@ -624,3 +624,25 @@ async def test_the_demo_plan_writes_in_worktrees_and_merges_into_the_demo_reposi
     assert [m["name"] for m in out["merged"]] == ["fix-rows", "test-rows"] and out["stopped"] is None, out
     assert "splitlines()" in (ws / "importer/rows.py").read_text() and "test_last_row_without_newline" in (ws / "tests/test_read.py").read_text()
     assert sh(ws, "git", "status", "--porcelain") == ""
+
+
+async def test_a_plan_in_a_subdirectory_runs_its_writer_in_the_same_subdirectory_of_its_worktree(supervised, repo):
+    ws, client = supervised
+    (ws / "pkg").mkdir()
+    (ws / "pkg/keep.txt").write_text("k\n")
+    sh(ws, "git", "add", "-A")
+    sh(ws, "git", "commit", "-q", "-m", "pkg")
+    path = _plan(ws, '''
+title = "in pkg"
+[defaults]
+agent = "shell"
+cwd = "pkg"
+[[task]]
+id = "deep"
+goal = "write in pkg"
+command = "test -e keep.txt && printf 'i\\\\n' > i.txt && git add i.txt && git commit -qm i"
+''')
+    await client.request("plan_run", path=str(path))
+    (task,) = (await _plan_done(client))["tasks"]
+    assert task["state"] == "done" and task["cwd"].endswith("/deep/pkg"), task
+    assert "pkg/i.txt" in sh(ws, "git", "show", "--stat", "--format=", "podium/deep")

@@ -43,21 +43,60 @@ def _exec_index(argv: list[str]) -> int | None:
     return None
 
 
+# codex exec's options that take a value (`codex exec --help`); the rest are flags
+CODEX_EXEC_VALUED = {"-c", "--config", "--enable", "--disable", "-i", "--image", "-m", "--model", "--local-provider", "-p", "--profile", "-s", "--sandbox", "-C", "--cd", "--add-dir", "--thread-source", "--cyber-access-program", "--output-schema", "--color", "-o", "--output-last-message"}
+# what a resumed claude -p is given anew, and so is not carried over from the run it continues
+CLAUDE_RESUME_OWN = {"--resume": 1, "-r": 1, "--session-id": 1, "--continue": 0, "-c": 0, "--output-format": 1, "--verbose": 0, "-p": 0, "--print": 0}
+
+
+def _codex_exec_options(args: list[str]) -> list[str]:
+    """exec's own options from what follows `exec`: its prompt (or `-`), a `--` and what
+    follows it, and an earlier `resume …` left out."""
+    kept: list[str] = []
+    i = 0
+    while i < len(args) and args[i] not in ("--", "resume"):
+        if args[i] in CODEX_EXEC_VALUED:
+            kept += args[i : i + 2]
+            i += 2
+            continue
+        if args[i].startswith("-") and args[i] != "-":
+            kept.append(args[i])
+        i += 1
+    return kept
+
+
+def _claude_print_options(argv: list[str]) -> list[str] | None:
+    """claude -p's own options (its permission mode, tools, model…) without its prompt and
+    what a resume gives anew; None when the prompt cannot be told apart from them."""
+    args = argv[1:]
+    at = next((i for i, a in enumerate(args) if a in ("-p", "--print")), None)
+    if at is not None and at + 1 < len(args) and not args[at + 1].startswith("-"):
+        args = args[: at + 1] + args[at + 2 :]  # claude -p PROMPT …
+    elif args and not args[0].startswith("-"):
+        args = args[1:]  # claude PROMPT -p …
+    else:
+        return None
+    kept: list[str] = []
+    i = 0
+    while i < len(args):
+        skip = CLAUDE_RESUME_OWN.get(args[i])
+        if skip is None:
+            kept.append(args[i])
+        i += 1 + (skip or 0)
+    return kept
+
+
 def resume_argv(mode: str, argv: list[str], session_id: str, prompt: str) -> list[str]:
     """The command that continues conversation `session_id` with `prompt`, from the command
-    that began it (codex exec or claude -p: the agents whose runs end)."""
+    that began it (codex exec or claude -p: the agents whose runs end). The options it was
+    started with stay (a resumed run keeps its sandbox, permission mode, tools and model);
+    its prompt goes."""
     if mode == "codex-exec":
         index = _exec_index(argv) or 1
-        # exec's own options stay (before `resume`, where codex takes them): a resumed run
-        # keeps the sandbox (-s), model and config it was started with; the prompt goes.
-        options = argv[index + 1 :]
-        if "resume" in options:
-            options = options[: options.index("resume")]
-        elif options and (options[-1] == "-" or not options[-1].startswith("-")):
-            options = options[:-1]
-        return [*argv[:index], "exec", *options, "resume", session_id, prompt]
+        return [*argv[:index], "exec", *_codex_exec_options(argv[index + 1 :]), "resume", session_id, prompt]
     if mode == "claude-p":
-        return [argv[0], "-p", prompt, "--resume", session_id, "--output-format", "stream-json", "--verbose"]
+        kept = _claude_print_options(argv) or []
+        return [argv[0], "-p", prompt, "--resume", session_id, "--output-format", "stream-json", "--verbose", *kept]
     raise ValueError(f"a {mode} worker's conversation is not resumed by a new run")
 
 

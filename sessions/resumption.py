@@ -57,10 +57,10 @@ def with_flags(agent: str, argv: list[str], flags: list[str]) -> list[str]:
     """A continuing run keeps the task's own flags: codex's right after `exec`, claude's last."""
     if not flags:
         return argv
+    if any(argv[i : i + len(flags)] == flags for i in range(len(argv))):
+        return argv  # kept from the run it continues (resume_argv keeps the options it began with)
     if agent == "codex-exec" and "exec" in argv:
         at = argv.index("exec") + 1
-        if any(argv[i : i + len(flags)] == flags for i in range(at, len(argv))):
-            return argv  # kept from the run it continues (resume_argv keeps exec's options)
         return [*argv[:at], *flags, *argv[at:]]
     return [*argv, *flags]
 

@@ -488,3 +488,21 @@ def test_a_reader_never_sees_a_partial_file(tmp_path):
 )
 def test_modified_editing_and_function_keys_send_what_xterm_sends(key, sent):
     assert key_to_bytes(key, None) == sent
+
+
+@pytest.mark.parametrize(
+    "mode, argv, expected",
+    [
+        ("codex-exec", ["codex", "exec", "-s", "danger-full-access", "fix it"], ["codex", "exec", "-s", "danger-full-access", "resume", "SID", "again"]),
+        ("codex-exec", ["codex", "exec", "--json", "-o", "/w/last.md", "resume", "OLD", "p"], ["codex", "exec", "--json", "-o", "/w/last.md", "resume", "SID", "again"]),
+        ("codex-exec", ["codex", "exec", "--", "-a prompt that starts with a dash"], ["codex", "exec", "resume", "SID", "again"]),
+        ("codex-exec", ["codex", "exec", "fix it", "-m", "o3"], ["codex", "exec", "-m", "o3", "resume", "SID", "again"]),
+        ("codex-exec", ["codex", "exec", "-m", "o3", "-"], ["codex", "exec", "-m", "o3", "resume", "SID", "again"]),
+        ("claude-p", ["claude", "-p", "fix it", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"], ["claude", "-p", "again", "--resume", "SID", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"]),
+        ("claude-p", ["claude", "fix it", "-p", "--model", "opus", "--resume", "OLD"], ["claude", "-p", "again", "--resume", "SID", "--output-format", "stream-json", "--verbose", "--model", "opus"]),
+    ],
+)
+def test_a_resumed_run_keeps_the_options_it_began_with_and_not_its_prompt(mode, argv, expected):
+    from podium.sessions.agents import resume_argv
+
+    assert resume_argv(mode, argv, "SID", "again") == expected

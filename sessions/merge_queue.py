@@ -2,8 +2,8 @@
 each checked against the target as the ones before it left it. A branch that conflicts
 stops the queue (what merged stays merged, nothing is half-merged) and, when asked, is sent
 back to its worker as a follow-up in its own conversation: rebase onto the target and
-resolve. A branch with nothing the target lacks is passed over; one with uncommitted
-changes stops the queue, naming them. Merging itself is worktrees.py's (`worktree_merge`,
+resolve. A branch with nothing the target lacks (or merged and removed) is passed over;
+one with uncommitted changes, or that a worker still works in, stops the queue, naming them. Merging itself is worktrees.py's (`worktree_merge`,
 through the request table, so every check and merge is journaled there); this room only
 orders the merges and says where the queue stopped. It writes no file.
 """
@@ -39,14 +39,15 @@ class MergeQueueRoom:
         out: dict[str, Any] = {"merged": [], "clean": [], "passed": [], "stopped": None}
         for n, name in enumerate(names, 1):
             check = await self._call(client.kind, "worktree_merge", name=name, check=True)
-            if not check["clean"] or check["uncommitted"]:
-                stop = {"name": name, "at": n, "of": len(names), "branch": check["branch"], "target": check["target"], "conflicts": check["conflicts"], "uncommitted": check["uncommitted"]}
+            if not check["clean"] or check["uncommitted"] or check["busy"]:
+                stop = {"name": name, "at": n, "of": len(names), "branch": check["branch"], "target": check["target"], "conflicts": check["conflicts"], "uncommitted": check["uncommitted"], "busy": check["busy"]}
                 if check["conflicts"] and req.get("send_back"):
                     stop["sent_back"] = await self._send_back(client, check, req.get("env"))
                 out["stopped"] = stop
                 return out
             if not check["commits"]:
-                out["passed"].append({"name": name, "why": f"{check['branch']} has nothing {check['target']} lacks"})
+                why = "merged, and its worktree removed" if check.get("removed") else f"{check['branch']} has nothing {check['target']} lacks"
+                out["passed"].append({"name": name, "why": why})
                 continue
             if req.get("check"):
                 out["clean"].append(check)

@@ -41,7 +41,9 @@ class PlanRooms:
         self.scheduler = Scheduler(root, workspace, journal, disk, table.call, workers, publish, self.letters.add)
         s = self.scheduler
         s.letter_retried = self.letters.retried
-        s.places = TaskPlaces(worktrees, s.save)
+        s.places = TaskPlaces(worktrees, s.save, lambda: s.runs)
+        if worktrees is not None:
+            worktrees.plan_users = s.places.users_of
         self.budgets = Budgets(root / "budget.toml", journal, disk, table.call, workers, budget or {}, s.changed)
         self.budgets.side = s
         s.views.append(self.budgets.public)

@@ -36,6 +36,7 @@ from .fsutil import now_iso
 from .gitcmd import GitError, git
 from .protocol import WorktreeDiscard, WorktreeMerge, WorktreeSpawn
 from .requests import RequestError, RequestTable
+from .states import ACTIVE
 
 BRANCH_PREFIX = "podium/"
 HOWS = ("ff", "merge", "squash")
@@ -55,6 +56,8 @@ class Worktrees:
         self.workers = workers
         self.records: dict[str, dict[str, Any]] = {}
         self.settings: dict[str, Any] = {}
+        self.plan_users: Callable[[str], list[str]] = lambda name: []  # a plan's open tasks that write in it (plans.py)
+        self._lock = asyncio.Lock()  # one make, merge or discard at a time: git's own refs and index are shared
 
     def register(self, table: RequestTable) -> None:
         table.add("worktree_spawn", self.op_spawn, WorktreeSpawn)
@@ -80,8 +83,8 @@ class Worktrees:
     def info(self, name: str) -> dict[str, Any] | None:
         """The worktree a worker works in (its own, or one it was attached to)."""
         rec = self.records.get(name)
-        if rec is None:
-            rec = next((r for r in self.records.values() if name in r.get("workers", ()) and not r.get("removed")), None)
+        if rec is None or rec.get("removed"):
+            rec = next((r for r in self.records.values() if name in r.get("workers", ()) and not r.get("removed")), rec)
         return rec
 
     def record(self, name: str) -> dict[str, Any] | None:
@@ -109,6 +112,13 @@ class Worktrees:
         """A worktree `name` on branch podium/NAME from `base` (default: HEAD) of the
         repository `inside` is in; its record (`name` in it). NotARepository when there is
         none. `free`: when that name's branch or directory is taken, NAME-2, NAME-3, …"""
+        async with self._lock:
+            try:
+                return await self._make(name, base, inside, by, free)
+            except OSError as exc:
+                raise RequestError(f"could not make the worktree {name}: {exc}") from None
+
+    async def _make(self, name: str, base: str | None, inside: Path, by: str, free: bool) -> dict[str, Any]:
         try:
             _, top = await git(inside, "rev-parse", "--show-toplevel")
         except GitError:
@@ -126,7 +136,7 @@ class Worktrees:
         while True:
             branch = BRANCH_PREFIX + name
             code, _ = await git(repo, "show-ref", "--verify", "--quiet", f"refs/heads/{branch}", ok=(0, 1))
-            where = Path(self.settings.get("dir") or repo.parent / ".podium-worktrees" / repo.name).expanduser() / name
+            where = repo / Path(self.settings.get("dir") or repo.parent / ".podium-worktrees" / repo.name).expanduser() / name  # (a relative dir: from the repository)
             taken = code == 0 or where.exists() or (name in self.records and not self.records[name].get("removed"))
             if not (taken and free):
                 break
@@ -138,8 +148,12 @@ class Worktrees:
             raise RequestError(f"{where} already exists: remove it, or set [settings] dir in {self.path}")
         where.parent.mkdir(parents=True, exist_ok=True)
         await git(repo, "worktree", "add", "-b", branch, str(where), commit.strip())
-        copied = await self.disk.run(_copy_included, repo, where)
-        record = {"name": name, "path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target, "repo": str(repo), "created": now_iso(), "copied": copied}
+        # Recorded at once: a supervisor killed while the worktree is being filled leaves a
+        # worktree the next one points out (left behind), not one nobody knows of.
+        record = {"name": name, "path": str(where), "branch": branch, "base": base, "base_commit": commit.strip(), "target": target, "repo": str(repo), "created": now_iso(), "copied": []}
+        self.records[name] = record
+        await self._save()
+        record["copied"] = await self.disk.run(_copy_included, repo, where)
         if note := await submodules.check_out(where):
             record["note"] = note
         setup = self.settings.get("setup")
@@ -149,11 +163,12 @@ class Worktrees:
             if proc.returncode:
                 await git(repo, "worktree", "remove", "--force", str(where))
                 await git(repo, "branch", "-D", branch)
+                del self.records[name]
+                await self._save()
                 tail = out.decode(errors="replace").strip().splitlines()[-3:]
                 raise RequestError(f"the setup command {setup!r} exited {proc.returncode} in {where} (the worktree is removed; nothing was in it): {' / '.join(tail)}")
-        self.records[name] = record
         await self._save()
-        self.journal.write("worktree", name, action="created", path=str(where), branch=branch, base=base, copied=copied, via=by, **({"note": record["note"]} if "note" in record else {}))
+        self.journal.write("worktree", name, action="created", path=str(where), branch=branch, base=base, copied=record["copied"], via=by, **({"note": record["note"]} if "note" in record else {}))
         return record
 
     async def attach(self, worker: str, name: str) -> None:
@@ -166,11 +181,22 @@ class Worktrees:
 
     # -- merging ------------------------------------------------------------------------------------
     async def op_merge(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
-        rec = self._record(req["name"])
-        repo, branch = Path(rec["repo"]), rec["branch"]
+        rec = self._record(req["name"], gone_ok=bool(req.get("check")))
+        if rec.get("removed"):  # a check of one merged and removed since (a plan's merge queue again)
+            return {"name": req["name"], "worker": self._workers_of(rec)[-1], "branch": rec["branch"], "target": (rec.get("merged") or {}).get("into") or rec.get("target", ""), "commits": 0, "clean": True, "conflicts": [], "uncommitted": [], "busy": [], "removed": rec["removed"]}
         how = str(req.get("how") or self.settings.get("merge") or "merge")
         if how not in HOWS:
             raise RequestError(f"how must be one of {', '.join(HOWS)}, not {how!r}")
+        if req.get("check"):
+            return await self._check(req["name"], rec)
+        async with self._lock:
+            check = await self._check(req["name"], rec)
+            return await self._merge(client, req["name"], rec, check, how)
+
+    async def _check(self, name: str, rec: dict[str, Any]) -> dict[str, Any]:
+        """Whether rec's branch merges cleanly into the main worktree's branch (no working
+        tree touched), what it would bring, and what stands in the way."""
+        repo, branch = Path(rec["repo"]), rec["branch"]
         if not Path(rec["path"]).exists():
             raise RequestError(f"{rec['path']} was removed by hand: its branch {branch} is kept; `git worktree prune` forgets the worktree")
         _, head = await git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", ok=(0, 1))
@@ -178,34 +204,44 @@ class Worktrees:
         if not target:
             raise RequestError(f"{repo} has a detached HEAD: check out the branch to merge into first; nothing was merged")
         _, dirty_here = await git(Path(rec["path"]), "status", "--porcelain")
-        ahead = int((await git(repo, "rev-list", "--count", f"{target}..{branch}"))[1].strip() or 0)
+        squashed = (rec.get("merged") or {}).get("tip") if (rec.get("merged") or {}).get("how") == "squash" else None
+        ahead = int((await git(repo, "rev-list", "--count", f"{squashed or target}..{branch}"))[1].strip() or 0)  # (a squash left no ancestry: what came since)
         code, out = await git(repo, "merge-tree", "--write-tree", "--name-only", "--no-messages", target, branch, ok=(0, 1))
         conflicts = out.strip().splitlines()[1:] if code == 1 else []
-        check = {"name": req["name"], "worker": self._workers_of(rec)[-1], "branch": branch, "target": target, "commits": ahead, "clean": code == 0, "conflicts": conflicts, "uncommitted": dirty_here.strip().splitlines()}
-        self.journal.write("worktree", req["name"], action="check", **{k: v for k, v in check.items() if k not in ("name", "worker")})
-        if req.get("check"):
-            return check
-        if conflicts:
-            raise RequestError(f"{branch} does not merge cleanly into {target}: conflicts in {', '.join(conflicts)}; nothing was merged (send it back: rebase onto {target} and resolve)")
+        check = {"name": name, "worker": self._workers_of(rec)[-1], "branch": branch, "target": target, "commits": ahead, "clean": code == 0, "conflicts": conflicts, "uncommitted": dirty_here.strip().splitlines(), "busy": self._users(rec)}
+        self.journal.write("worktree", name, action="check", **{k: v for k, v in check.items() if k not in ("name", "worker")})
+        return check
+
+    async def _merge(self, client: Any, name: str, rec: dict[str, Any], check: dict[str, Any], how: str) -> dict[str, Any]:
+        repo, branch, target = Path(rec["repo"]), rec["branch"], check["target"]
+        if check["busy"]:
+            raise RequestError(f"{', '.join(check['busy'])} still work(s) in {rec['path']}: merge once they have ended; nothing was merged")
+        if check["conflicts"]:
+            raise RequestError(f"{branch} does not merge cleanly into {target}: conflicts in {', '.join(check['conflicts'])}; nothing was merged (send it back: rebase onto {target} and resolve)")
         if check["uncommitted"]:
             raise RequestError(f"{rec['path']} has {len(check['uncommitted'])} uncommitted change(s) that a merge would leave behind: commit them there first; nothing was merged")
-        if not ahead:
+        if not check["commits"]:
             raise RequestError(f"{branch} has no commits that {target} lacks: nothing to merge")
         _, dirty_main = await git(repo, "status", "--porcelain", "--untracked-files=no")
         if dirty_main.strip():
             raise RequestError(f"{repo} (the main working tree) has uncommitted changes: commit or stash them first; nothing was merged")
         message = await self._message(check["worker"], branch, target)
-        if how == "ff":
-            await git(repo, "merge", "--ff-only", branch)
-        elif how == "merge":
-            await git(repo, "merge", "--no-ff", "-m", message, branch)
-        else:
-            await git(repo, "merge", "--squash", branch)
-            await git(repo, "commit", "-m", message)
+        _, tip = await git(repo, "rev-parse", branch)
+        try:
+            if how == "ff":
+                await git(repo, "merge", "--ff-only", branch)
+            elif how == "merge":
+                await git(repo, "merge", "--no-ff", "-m", message, branch)
+            else:
+                await git(repo, "merge", "--squash", branch)
+                await git(repo, "commit", "-m", message)
+        except GitError as exc:  # (a hook of the repository's refused it): the main tree as it was
+            await git(repo, "reset", "-q", "--merge", ok=(0, 1, 128))
+            raise RequestError(f"the merge of {branch} into {target} failed and was undone, nothing merged: {exc}") from None
         _, commit = await git(repo, "rev-parse", "HEAD")
-        rec["merged"] = {"at": now_iso(), "how": how, "into": target, "commit": commit.strip(), "by": client.kind}
+        rec["merged"] = {"at": now_iso(), "how": how, "into": target, "commit": commit.strip(), "tip": tip.strip(), "by": client.kind}
         await self._save()
-        self.journal.write("worktree", req["name"], action="merged", how=how, into=target, commit=commit.strip(), via=client.kind)
+        self.journal.write("worktree", name, action="merged", how=how, into=target, commit=commit.strip(), via=client.kind)
         return {**check, "merged": rec["merged"]}
 
     async def _message(self, name: str, branch: str, target: str) -> str:
@@ -223,21 +259,27 @@ class Worktrees:
     async def op_discard(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
         name = str(req["name"])
         rec = self._record(name)
+        async with self._lock:
+            return await self._discard(client, name, rec, bool(req.get("force")))
+
+    async def _discard(self, client: Any, name: str, rec: dict[str, Any], force: bool) -> dict[str, Any]:
         repo, branch, where = Path(rec["repo"]), rec["branch"], Path(rec["path"])
-        for w in self._workers_of(rec):
-            if w in self.workers and self.workers[w].state in ("starting", "running", "waiting", "paused"):
-                raise RequestError(f"worker {w} is still {self.workers[w].state} in {where}: stop it first")
+        if busy := self._users(rec):
+            raise RequestError(f"{', '.join(busy)} still work(s) in {where}: stop them first (or skip the plan's tasks); nothing was removed")
         held = []
         if where.exists():
             _, dirty = await git(where, "status", "--porcelain")
             if dirty.strip():
                 held.append(f"{len(dirty.strip().splitlines())} uncommitted change(s) in {where}")
             held += await submodules.held(where)
-        target = rec.get("target") or "HEAD"
-        code, unmerged = await git(repo, "rev-list", "--count", f"{target}..{branch}", ok=(0, 128))
-        if code == 0 and int(unmerged.strip() or 0) and not rec.get("merged"):
-            held.append(f"{unmerged.strip()} commit(s) on {branch} not merged into {target}")
-        if held and not req.get("force"):
+        merged = rec.get("merged") or {}
+        if merged.get("how") == "squash":  # its commits are not in the target: what came after the squash
+            code, lost = await git(repo, "rev-list", "--count", f"{merged.get('tip') or branch}..{branch}", ok=(0, 128))
+        else:  # commits no other branch or remote has
+            code, lost = await git(repo, "rev-list", "--count", branch, "--not", f"--exclude={branch}", "--branches", "--remotes", ok=(0, 128))
+        if code == 0 and int(lost.strip() or 0):
+            held.append(f"{lost.strip()} commit(s) on {branch} that no other branch has")
+        if held and not force:
             raise RequestError(f"{name}'s worktree holds work: {'; '.join(held)}. Discard it anyway? (podium discard {name} --yes)")
         teardown = self.settings.get("teardown")
         if teardown and where.exists():
@@ -253,12 +295,19 @@ class Worktrees:
         self.journal.write("worktree", name, action="discarded", lost=held, via=client.kind)
         return {"name": name, "removed": str(where), "branch": branch, "lost": held}
 
-    def _record(self, name: Any) -> dict[str, Any]:
+    def _record(self, name: Any, gone_ok: bool = False) -> dict[str, Any]:
         rec = self.info(str(name))
-        if rec is None or rec.get("removed"):
+        if rec is None or rec.get("removed") and not gone_ok:
             known = ", ".join(n for n, r in self.records.items() if not r.get("removed")) or "none"
             raise RequestError(f"worker {name!r} has no worktree (worktrees: {known})")
         return rec
+
+    def _users(self, rec: dict[str, Any]) -> list[str]:
+        """Who still works in it: workers whose directory is in it, and a plan's tasks that
+        write in it and have not ended (a queued round, a retry waiting)."""
+        where = Path(rec["path"])
+        busy = [w.name for w in self.workers.values() if w.state in ACTIVE and Path(w.cwd).is_relative_to(where)]
+        return busy + [f"task {t}" for t in self.plan_users(self._workers_of(rec)[0]) if t not in busy]
 
     def _workers_of(self, rec: dict[str, Any]) -> list[str]:
         """Who worked in it, first to last (its own name first)."""

@@ -98,7 +98,7 @@ async def test_discard_asks_before_losing_work_and_the_cli_says_so(supervised, r
     out = await client.request("worktree_spawn", name="w", argv=writer("a.txt", "unmerged", "a.txt"))
     await done(client, "w")
     (Path(out["worktree"]["path"]) / "b.txt").write_text("uncommitted\n")
-    with pytest.raises(RequestFailed, match=r"holds work: 1 uncommitted change\(s\) in .*; 1 commit\(s\) on podium/w not merged into main"):
+    with pytest.raises(RequestFailed, match=r"holds work: 1 uncommitted change\(s\) in .*; 1 commit\(s\) on podium/w that no other branch has"):
         await client.request("worktree_discard", name="w")
     assert Path(out["worktree"]["path"]).exists()
     r = await asyncio.to_thread(podium_cli, "-w", str(ws), "discard", "w")  # no terminal to ask on: refused, kept
@@ -354,6 +354,7 @@ async def test_a_plans_writers_get_worktrees_that_rounds_verifiers_and_the_queue
 title = "writers in worktrees"
 [defaults]
 agent = "shell"
+worktrees = true  # shell writers too
 [[task]]
 id = "first"
 goal = "write c.txt (the second round finishes it)"
@@ -396,15 +397,14 @@ command = "test -e c.txt && test -e d.txt && pwd > {ws}/.podium/check-ran-in"
 
 
 async def test_a_plan_outside_a_repository_writes_in_place_and_one_whose_worktree_was_removed_stops_its_round(supervised, repo, tmp_path):
-    """With `worktrees = false` the writer works in the plan's directory; a follow-up round
+    """A shell writer (the default `worktrees = "agents"`) works in the plan's directory; a follow-up round
     whose worktree the person discarded meanwhile does not start somewhere else: it fails,
     saying why."""
     ws, client = supervised
     path = _plan(ws, '''
 title = "in place"
 [defaults]
-agent = "shell"
-worktrees = false
+agent = "shell"  # (a shell writer, by default, writes in place)
 [[task]]
 id = "here"
 goal = "write e.txt"
@@ -418,6 +418,7 @@ command = "printf 'eps\\\\n' > e.txt"
 title = "discarded"
 [defaults]
 agent = "shell"
+worktrees = true  # shell writers too
 [[task]]
 id = "gone"
 goal = "a round that waits"
@@ -553,6 +554,7 @@ async def test_m_on_the_plan_screen_merges_the_plans_writers_in_plan_order(super
 title = "two writers"
 [defaults]
 agent = "shell"
+worktrees = true  # shell writers too
 [[task]]
 id = "left"
 goal = "f.txt"
@@ -591,6 +593,7 @@ async def test_a_plan_writer_whose_branch_is_taken_gets_the_next_free_name(super
 title = "taken"
 [defaults]
 agent = "shell"
+worktrees = true  # shell writers too
 [[task]]
 id = "solo"
 goal = "h.txt"
@@ -620,6 +623,8 @@ async def test_the_demo_plan_writes_in_worktrees_and_merges_into_the_demo_reposi
     assert by_id["fix-rows-fix1"]["state"] == "done" and by_id["fix-rows-fix1"]["worktree"] == "fix-rows" and by_id["test-rows"]["worktree"] == "test-rows", plan
     assert by_id["verify"]["cwd"] == by_id["fix-rows"]["cwd"] and not by_id["scout"]["worktree"] and by_id["scout"]["cwd"] == str(ws)
     assert "[:-1]" in (ws / "importer/rows.py").read_text()
+    told = (ws / ".podium/tasks/verify/envelope.md").read_text()
+    assert "The worktree of fix-rows" in told and "Other writers' branches before you, not in it: podium/test-rows" in told, told
     out = await client.request("merge_queue", names=["fix-rows", "test-rows"])
     assert [m["name"] for m in out["merged"]] == ["fix-rows", "test-rows"] and out["stopped"] is None, out
     assert "splitlines()" in (ws / "importer/rows.py").read_text() and "test_last_row_without_newline" in (ws / "tests/test_read.py").read_text()
@@ -636,6 +641,7 @@ async def test_a_plan_in_a_subdirectory_runs_its_writer_in_the_same_subdirectory
 title = "in pkg"
 [defaults]
 agent = "shell"
+worktrees = true  # shell writers too
 cwd = "pkg"
 [[task]]
 id = "deep"
@@ -646,3 +652,85 @@ command = "test -e keep.txt && printf 'i\\\\n' > i.txt && git add i.txt && git c
     (task,) = (await _plan_done(client))["tasks"]
     assert task["state"] == "done" and task["cwd"].endswith("/deep/pkg"), task
     assert "pkg/i.txt" in sh(ws, "git", "show", "--stat", "--format=", "podium/deep")
+
+
+async def test_merging_and_discarding_never_lose_what_came_after_or_half_merge(supervised, repo):
+    """A commit made on a branch after it merged is asked about before a discard; a merge a
+    repository's hook refuses is undone (no half merge left in the main tree); a squashed
+    branch is not offered again until it has something new."""
+    ws, client = supervised
+    out = await client.request("worktree_spawn", name="w", argv=writer("a.txt", "first", "first"))
+    await done(client, "w")
+    tree = Path(out["worktree"]["path"])
+    hook = ws / ".git/hooks/commit-msg"
+    hook.write_text("#!/bin/sh\necho 'refused by the commit-msg hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(RequestFailed, match="failed and was undone, nothing merged"):
+        await client.request("worktree_merge", name="w")
+    assert sh(ws, "git", "status", "--porcelain") == "" and not (ws / ".git/MERGE_HEAD").exists() and (ws / "a.txt").read_text() == "alpha\n"
+    hook.unlink()
+    merged = await client.request("worktree_merge", name="w", how="squash")
+    assert merged["merged"]["how"] == "squash" and (ws / "a.txt").read_text() == "first\n"
+    again = await client.request("merge_queue", names=["w"])
+    assert again["merged"] == [] and again["passed"][0]["name"] == "w", again  # squashed: nothing new
+    sh(tree, "sh", "-c", "printf 'after\\n' > a.txt && git commit -qam after")  # work after the merge
+    with pytest.raises(RequestFailed, match="1 commit\\(s\\) on podium/w that no other branch has"):
+        await client.request("worktree_discard", name="w")
+    assert tree.exists() and "podium/w" in sh(ws, "git", "branch")
+
+
+async def test_a_worktree_someone_still_works_in_is_neither_merged_nor_removed(supervised, repo, tmp_path):
+    ws, client = supervised
+    gate = tmp_path / "gate"
+    out = await client.request("worktree_spawn", name="w", argv=["sh", "-c", f"printf 'x\\n' > a.txt && git commit -qam x; while [ ! -e {gate} ]; do sleep 0.05; done"])
+    tree = out["worktree"]["path"]
+    await eventually(lambda: _committed(client, "w"), what="w's commit")
+    await client.request("spawn", name="reader", argv=["sleep", "600"], cwd=tree)
+    with pytest.raises(RequestFailed, match="w, reader still work\\(s\\) in .*nothing was merged"):
+        await client.request("worktree_merge", name="w")
+    gate.touch()
+    await done(client, "w")
+    with pytest.raises(RequestFailed, match="reader still work\\(s\\) in .*nothing was removed"):
+        await client.request("worktree_discard", name="w", force=True)
+    check = await client.request("merge_queue", names=["w"], check=True)
+    assert check["stopped"]["busy"] == ["reader"] and check["clean"] == [], check
+    await client.request("kill", worker="reader", grace=0.5)
+    await done(client, "reader")
+    assert (await client.request("worktree_merge", name="w"))["merged"]["into"] == "main"
+
+
+async def test_the_plans_queue_takes_done_writers_and_a_retry_after_merge_and_removal_starts_afresh(supervised, repo):
+    """`podium merge --plan` merges the writer that is done and leaves the failed one out;
+    once the merged worktree is removed, a retry of that writer starts in a fresh worktree
+    from what it merged into (not a failure about work that is gone: it is in main)."""
+    from podium.sessions.task_places import plan_writers
+
+    ws, client = supervised
+    path = _plan(ws, '''
+title = "one fails"
+[defaults]
+agent = "shell"
+worktrees = true
+[[task]]
+id = "solo"
+goal = "j.txt"
+command = "if [ -e j.txt ]; then echo again > k.txt; git add k.txt; git commit -qm k; else printf 'j\\\\n' > j.txt && git add j.txt && git commit -qm j; fi"
+[[task]]
+id = "broken"
+goal = "fails"
+command = "printf 'half\\\\n' > half.txt && git add half.txt && git commit -qm half && exit 3"
+''')
+    await client.request("plan_run", path=str(path))
+    plan = await _plan_done(client)
+    assert {t["id"]: t["state"] for t in plan["tasks"]} == {"solo": "done", "broken": "failed"} and plan_writers(plan) == ["solo"], plan
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "--plan")
+    assert r.returncode == 0 and "solo merged into main" in r.stdout and "broken" not in r.stdout, r.stdout + r.stderr
+    assert (ws / "j.txt").exists() and not (ws / "half.txt").exists()
+    await client.request("worktree_discard", name="solo")
+    again = await client.request("merge_queue", names=["solo"])  # merged and removed: passed over, not an error
+    assert again["passed"] == [{"name": "solo", "why": "merged, and its worktree removed"}], again
+    await client.request("task_retry", task="solo")
+    plan = await _plan_done(client)
+    solo = {t["id"]: t for t in plan["tasks"]}["solo"]
+    assert solo["state"] == "done" and Path(solo["cwd"]).exists(), solo
+    assert "k.txt" in sh(ws, "git", "show", "--stat", "--format=", f"podium/{solo['worktree']}"), "the retry did not start from what solo merged into"

@@ -35,6 +35,9 @@ async def merge_one(screen: Screen[Any], link: SupervisorLink, name: str) -> Non
     if not check["clean"]:
         screen.notify(f"{check['branch']} conflicts with {check['target']} in {', '.join(check['conflicts'])}: nothing merged (podium merge {name} --send-back asks it to rebase)", severity="error", timeout=8)
         return
+    if check["busy"]:
+        screen.notify(f"{', '.join(check['busy'])} still work(s) in {name}'s worktree: merge once they have ended", severity="warning", timeout=8)
+        return
     if check["uncommitted"]:
         screen.notify(f"{name}'s worktree has {len(check['uncommitted'])} uncommitted change(s) a merge would leave behind: nothing merged", severity="warning", timeout=8)
         return
@@ -71,7 +74,7 @@ async def merge_queue(screen: Screen[Any], link: SupervisorLink, names: list[str
     stop = out["stopped"]
     if stop is not None and stop["conflicts"]:
         if await screen.app.push_screen_wait(ConfirmScreen(f"{stop['name']}: {_why(stop)}. Send it back to {stop['name']} (rebase onto {stop['target']} and resolve)?")):
-            sent = await _ask(screen, link, "merge_queue", names=[stop["name"]], send_back=True, env=dict(os.environ))
+            sent = await _ask(screen, link, "merge_queue", names=[stop["name"]], check=True, send_back=True, env=dict(os.environ))
             if sent is not None and sent["stopped"] is not None:
                 why = sent["stopped"].get("sent_back", "")
                 screen.notify(f"asked {stop['name']} to rebase onto {stop['target']} and resolve" if not why else f"{stop['name']} cannot be asked ({why}): rebase it in its worktree yourself", severity="information" if not why else "warning", timeout=8)
@@ -94,6 +97,8 @@ async def offer_discard(screen: Screen[Any], link: SupervisorLink, names: list[s
 
 
 def _why(stop: dict[str, Any]) -> str:
+    if stop.get("busy"):
+        return f"{', '.join(stop['busy'])} still work(s) in it"
     if stop["conflicts"]:
         return f"{stop['branch']} conflicts with {stop['target']} in {', '.join(stop['conflicts'])}"
     return f"{len(stop['uncommitted'])} uncommitted change(s) in its worktree (commit them there first)"

@@ -55,7 +55,7 @@ async def run(args: argparse.Namespace, workspace: Path) -> int:
             for c in out["comments"]:
                 print(f"comment {c['file']}:{c['line']} ({'sent' if c.get('sent') else 'stale' if c.get('stale') else 'open'}): {c['text']}")
             return 0
-        if args.command == "merge" and (len(args.names) != 1 or args.plan):
+        if args.command == "merge" and (len(args.names) != 1 or args.plan or args.send_back):
             return await queue(client, args)
         if args.command == "merge":
             args.name = args.names[0]
@@ -109,7 +109,12 @@ async def queue(client: SupervisorClient, args: argparse.Namespace) -> int:
         if out["merged"]:
             print(f"podium: `podium discard NAME` removes a merged worktree and its branch ({', '.join(m['name'] for m in out['merged'])})")
         return 0
-    why = f"conflicts with {stop['target']} in {', '.join(stop['conflicts'])}" if stop["conflicts"] else f"{len(stop['uncommitted'])} uncommitted change(s) in its worktree: commit them there first"
+    if stop["busy"]:
+        why = f"{', '.join(stop['busy'])} still work(s) in its worktree: merge once they have ended"
+    elif stop["conflicts"]:
+        why = f"conflicts with {stop['target']} in {', '.join(stop['conflicts'])}"
+    else:
+        why = f"{len(stop['uncommitted'])} uncommitted change(s) in its worktree: commit them there first"
     print(f"podium: queue stopped at {stop['name']} ({stop['at']} of {stop['of']}): {stop['branch']} {why}")
     if "sent_back" in stop:
         said = f"asked {stop['name']} to rebase onto {stop['target']} and resolve" if not stop["sent_back"] else f"{stop['name']} cannot be asked ({stop['sent_back']}): rebase {stop['branch']} onto {stop['target']} in its worktree yourself"

@@ -126,7 +126,7 @@ class Plan:
     heartbeat: float = DEFAULT_HEARTBEAT
     stale_after: float = DEFAULT_STALE_AFTER
     cwd: str | None = None
-    worktrees: bool = True  # writers (implementers) get a git worktree of their own when cwd is in a repository
+    worktrees: str = "agents"  # which writers (implementers) get a git worktree of their own: agents | all | off
     worktree_base: str | None = None  # what a first writer's branch starts from (default: HEAD then)
     retry_on: tuple[str, ...] = DEFAULT_RETRY_ON  # failure classes a task's `retries` apply to
     backoff: float = DEFAULT_BACKOFF
@@ -258,6 +258,15 @@ class _Checker:
             return default
         return value
 
+    def worktrees(self, table: dict[str, Any], line: int) -> str:
+        value = self.get(table, "worktrees", (bool, str), "agents", line, "defaults.worktrees")
+        if value is True or value is False:
+            return "all" if value else "off"
+        if value not in ("agents", "all", "off"):
+            self.bad(line, f'defaults.worktrees must be true, false or "agents", not {value!r}')
+            return "agents"
+        return str(value)
+
     def strings(self, table: dict[str, Any], key: str, line: int, name: str) -> list[str]:
         value = self.get(table, key, list, [], line, name)
         if not all(isinstance(v, str) for v in value):
@@ -349,7 +358,7 @@ class _Checker:
             heartbeat=self.duration(defaults, "heartbeat", DEFAULT_HEARTBEAT, at("heartbeat"), "defaults.heartbeat"),
             stale_after=self.duration(defaults, "stale_after", DEFAULT_STALE_AFTER, at("stale_after"), "defaults.stale_after"),
             cwd=self.get(defaults, "cwd", str, None, at("cwd"), "defaults.cwd"),
-            worktrees=self.get(defaults, "worktrees", bool, True, at("worktrees"), "defaults.worktrees"),
+            worktrees=self.worktrees(defaults, at("worktrees")),
             worktree_base=self.get(defaults, "worktree_base", str, None, at("worktree_base"), "defaults.worktree_base"),
             retry_on=self.classes(defaults, "retry_on", at("retry_on"), "defaults.retry_on"),
             backoff=self.duration(defaults, "backoff", DEFAULT_BACKOFF, at("backoff"), "defaults.backoff"),

@@ -114,7 +114,7 @@ class Scheduler:
         self._deciding = asyncio.Lock()
         self.letter_retried: Callable[[str, str], Awaitable[Any]] | None = None  # a dead letter's task runs again
         self.views: list[Callable[[], dict[str, Any]]] = []  # other rooms' parts of the snapshot (budgets)
-        self.places = TaskPlaces(None, self.save)  # plans.py gives it the worktrees
+        self.places = TaskPlaces(None, self.save, lambda: self.runs)  # plans.py gives it the worktrees
         self.checkpoints = Checkpoints(self.dir, journal, disk, call, workers, self._own, self.save, self.changed, self._last_lines, self._run_of)
 
     def register(self, table: RequestTable) -> None:
@@ -517,7 +517,7 @@ class Scheduler:
         tr.attempts.append({"worker": name, "started": now_iso()})
         self.by_worker[name] = tr.id
         try:
-            cwd, where = await self.places.place(self.plan, tr, name, self.runs, self._cwd(), None if task.role in WRITERS else self._fix_target(tr))
+            cwd, where = await self.places.place(self.plan, tr, name, self._cwd(), None if task.role in WRITERS else self._fix_target(tr))
         except RequestError as exc:
             self.by_worker.pop(name, None)
             self._end(tr, TaskState.FAILED, f"could not start {name}: {exc}", error=(FailureClass.SPAWN_FAILED, str(exc)))

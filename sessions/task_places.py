@@ -26,36 +26,66 @@ WRITERS = ("implementer",)
 
 
 class WorktreeMaker(Protocol):
+    plan_users: Callable[[str], list[str]]  # the plan's open tasks that write in worktree NAME
     async def make(self, name: str, base: str | None, inside: Path, by: str, free: bool = False) -> dict[str, Any]: ...
     async def attach(self, worker: str, name: str) -> None: ...
     def record(self, name: str) -> dict[str, Any] | None: ...
 
 
 class TaskPlaces:
-    def __init__(self, worktrees: WorktreeMaker | None, save: Callable[[TaskRun], None]):
+    def __init__(self, worktrees: WorktreeMaker | None, save: Callable[[TaskRun], None], runs: Callable[[], Mapping[str, TaskRun]]):
         self.worktrees = worktrees
         self.save = save
+        self.runs = runs
 
-    async def place(self, plan: Plan, tr: TaskRun, worker: str, runs: Mapping[str, TaskRun], plan_dir: str, reads: TaskRun | None) -> tuple[str, str]:
-        """The directory of tr's next run (also kept as tr.cwd) and, for a writer in a
-        worktree, the words its envelope gets about it. `reads`: the writer a reader checks.
-        RequestError when its worktree cannot be had (the task does not start)."""
-        where = ""
+    def users_of(self, name: str) -> list[str]:
+        """The plan's tasks that write in worktree `name` and have not ended."""
+        runs = self.runs()
+        return [tr.id for tr in runs.values() if tr.open and runs.get(tr.task.follow_up_of or "", tr).worktree == name]
+
+    def writes(self, plan: Plan, tr: TaskRun) -> bool:
+        """Whether tr gets a worktree of its own: its role writes, and the plan's `worktrees`
+        takes its agent ("agents": every agent but shell; "all"; "off")."""
+        return tr.task.role in WRITERS and self.worktrees is not None and (plan.worktrees == "all" or plan.worktrees == "agents" and tr.task.agent != "shell")
+
+    async def place(self, plan: Plan, tr: TaskRun, worker: str, plan_dir: str, reads: TaskRun | None) -> tuple[str, str]:
+        """The directory of tr's next run (also kept as tr.cwd) and the words its envelope
+        gets about it. `reads`: the writer a reader checks. RequestError when its worktree
+        cannot be had (the task does not start)."""
+        runs = self.runs()
+        root = runs.get(tr.task.follow_up_of or "", tr)
         if tr.task.role in WRITERS:
-            root = runs.get(tr.task.follow_up_of or "", tr)
+            if root.worktree is None and (root is not tr or len(tr.attempts) > 1):
+                root.worktree = ""  # it ran before there were worktrees: it goes on where it ran
+            elif root.worktree and self._gone(root) == "merged":
+                root.worktree = None  # merged and removed: a next round starts afresh from what it merged into
             if root.worktree is None:
-                root.worktree = await self._make(plan, root, runs, plan_dir) if plan.worktrees and self.worktrees else ""
+                root.worktree = await self._make(plan, root, runs, plan_dir) if self.writes(plan, root) else ""
                 self.save(root)
             tr.worktree = root.worktree
             rec = self._live(root) if root.worktree else None
-            if rec is not None:
-                assert self.worktrees is not None
-                await self.worktrees.attach(worker, root.worktree)
-                where = _words(rec, self._others(root, runs))
-        else:
-            rec = self._live(runs.get(reads.task.follow_up_of or "", reads)) if reads is not None and reads.worktree else None
+            if rec is None:
+                tr.cwd = plan_dir
+                return tr.cwd, ""
+            assert self.worktrees is not None
+            await self.worktrees.attach(worker, root.worktree)
+            tr.cwd = _inside(rec, plan_dir)
+            before = self._writers_before(root, runs)
+            return tr.cwd, _words(rec, self._others(before[1:]))
+        writer = runs.get(reads.task.follow_up_of or "", reads) if reads is not None else None
+        rec = self._live(writer) if writer is not None and writer.worktree and not self._gone(writer) else None
         tr.cwd = _inside(rec, plan_dir) if rec else plan_dir
-        return tr.cwd, where
+        if rec is None:
+            return tr.cwd, ""
+        others = self._others([w for w in self._writers_before(tr, runs) if w is not writer])
+        said = f"The worktree of {writer.id}, {rec['path']}, on branch {rec['branch']}: read its work there, and change nothing you were not asked to."
+        return tr.cwd, said + (f" Other writers' branches before you, not in it: {', '.join(others)} (git diff HEAD...BRANCH shows one)." if others else "")
+
+    def _gone(self, root: TaskRun) -> str:
+        """'' while root's worktree is there; 'merged' once it was merged and then removed."""
+        assert self.worktrees is not None and root.worktree
+        rec = self.worktrees.record(root.worktree)
+        return "merged" if rec is not None and rec.get("removed") and rec.get("merged") else ""
 
     def _live(self, root: TaskRun) -> dict[str, Any]:
         """root's worktree record; RequestError when the person removed it meanwhile."""
@@ -63,13 +93,16 @@ class TaskPlaces:
         rec = self.worktrees.record(root.worktree)
         if rec is None or rec.get("removed") or not Path(rec["path"]).exists():
             gone = rec["path"] if rec else root.worktree
-            raise RequestError(f"the worktree {gone} that {root.id} writes in was removed: its work is gone from there; skip this task, or run the plan again")
+            raise RequestError(f"the worktree {gone} that {root.id} writes in was removed before it was merged: its work is gone from there; skip this task, or run the plan again")
         return rec
 
     async def _make(self, plan: Plan, root: TaskRun, runs: Mapping[str, TaskRun], plan_dir: str) -> str:
         assert self.worktrees is not None
         before = self._writers_before(root, runs)
-        base = self._live(before[0])["branch"] if before else plan.worktree_base
+        base = plan.worktree_base
+        if before:
+            first = self.worktrees.record(before[0].worktree or "") or {}
+            base = (first.get("merged") or {}).get("into") if self._gone(before[0]) else self._live(before[0])["branch"]
         try:
             rec = await self.worktrees.make(root.id, base, Path(plan_dir), "plan", free=True)
         except NotARepository:
@@ -95,15 +128,11 @@ class TaskPlaces:
                 todo.extend(dep.task.after)
         return found
 
-    def _others(self, root: TaskRun, runs: Mapping[str, TaskRun]) -> list[str]:
-        """Branches of earlier writers that root's branch did not start from."""
+    def _others(self, writers: list[TaskRun]) -> list[str]:
+        """Their branches, but for those merged and removed (their work is in the target)."""
         assert self.worktrees is not None
-        branches = []
-        for w in self._writers_before(root, runs)[1:]:
-            rec = self.worktrees.record(w.worktree or "")
-            if rec:
-                branches.append(rec["branch"])
-        return branches
+        records = [self.worktrees.record(w.worktree or "") for w in writers]
+        return [r["branch"] for r in records if r and not r.get("removed")]
 
 
 def _inside(rec: dict[str, Any], plan_dir: str) -> str:
@@ -128,10 +157,11 @@ def _words(rec: dict[str, Any], others: list[str]) -> str:
 
 
 def plan_writers(snapshot: dict[str, Any]) -> list[str]:
-    """The worktrees a plan's writers wrote in, in plan order (from `plan_show`): what
-    `podium merge --plan` and the plan screen's merge queue take."""
-    names: list[str] = []
+    """The worktrees a plan's writers wrote in whose last round is done, in plan order (from
+    `plan_show`): what `podium merge --plan` and the plan screen's merge queue take. A
+    writer that failed, was skipped or still works is left out."""
+    last: dict[str, str] = {}
     for task in snapshot.get("tasks", ()):
-        if task.get("worktree") and task["worktree"] not in names:
-            names.append(task["worktree"])
-    return names
+        if task.get("worktree"):
+            last[task["worktree"]] = task["state"]  # (later rounds come after their source)
+    return [name for name, state in last.items() if state == "done"]

@@ -406,3 +406,22 @@ def test_demo_again_after_it_ended_starts_afresh_and_sets_the_old_one_aside(work
     finally:
         cli("-w", str(workspace), "stop", "--yes")
         kill_everything_under(workspace)
+
+
+def test_the_demo_never_makes_or_resets_a_repository_in_a_persons_own_directory(tmp_path):
+    """`podium demo -w ~/proj`: a directory with anything of its own is not made a repository
+    (nothing of the person's is written), and a repository the demo did not make is never
+    reset, its worktrees and podium/* branches kept."""
+    from podium.sessions.demo.repo import make_demo_repository, reset_demo_repository
+
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "notes.txt").write_text("mine\n")
+    assert make_demo_repository(proj) is False and not (proj / ".git").exists() and not (proj / ".gitignore").exists()
+    git = lambda *a: subprocess.run(["git", "-C", str(proj), *a], capture_output=True, text=True, check=True).stdout  # noqa: E731
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("-c", "user.name=p", "-c", "user.email=p@example.com", "commit", "-q", "-m", "mine")
+    git("worktree", "add", "-q", "-b", "podium/mine", str(tmp_path / "mine-tree"))
+    reset_demo_repository(proj)
+    assert (tmp_path / "mine-tree").exists() and "podium/mine" in git("branch") and make_demo_repository(proj) is False

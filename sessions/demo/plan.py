@@ -18,6 +18,7 @@ trailing newline. Find why, fix it with a test, and verify."""
 
 [defaults]
 agent = "shell"
+worktrees = true  # these shell "agents" are writers too: each implementer in a worktree of its own
 max_parallel = 3
 time_cap = "2m"
 stale_after = "4s"  # quiet this long: stale; then the watchdog's steps, one every 2 s

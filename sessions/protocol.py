@@ -265,6 +265,7 @@ class WorktreeMerge(TypedDict):
     name: str
     check: NotRequired[bool]  # only say whether it merges cleanly
     how: NotRequired[str]  # ff | merge | squash
+    commit: NotRequired[bool]  # commit what its worktree left uncommitted first (the person said yes)
 
 
 class WorktreeDiscard(TypedDict):

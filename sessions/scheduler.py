@@ -716,8 +716,10 @@ class Scheduler:
             elif report and not said_done:
                 self._end(tr, TaskState.NEEDS_REVIEW, f"report: Status: {report.get('status')}")
             elif tr.task.verify:
+                await self.places.settle(tr, report)
                 await self._start_verify(tr)
             else:
+                await self.places.settle(tr, report)
                 self._end(tr, TaskState.DONE, f"{name}: {wreason}")
         elif wstate == WorkerState.BLOCKED:
             self._end(tr, TaskState.BLOCKED, f"{name}: {wreason}", error=(FailureClass.BLOCKED, wreason))

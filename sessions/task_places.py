@@ -29,6 +29,7 @@ class WorktreeMaker(Protocol):
     plan_users: Callable[[str], list[str]]  # the plan's open tasks that write in worktree NAME
     async def make(self, name: str, base: str | None, inside: Path, by: str, free: bool = False) -> dict[str, Any]: ...
     async def attach(self, worker: str, name: str) -> None: ...
+    async def commit_pending(self, name: str, message: str, by: str) -> list[str]: ...
     def record(self, name: str) -> dict[str, Any] | None: ...
 
 
@@ -80,6 +81,13 @@ class TaskPlaces:
         others = self._others([w for w in self._writers_before(tr, runs) if w is not writer])
         said = f"The worktree of {writer.id}, {rec['path']}, on branch {rec['branch']}: read its work there, and change nothing you were not asked to."
         return tr.cwd, said + (f" Other writers' branches before you, not in it: {', '.join(others)} (git diff HEAD...BRANCH shows one)." if others else "")
+
+    async def settle(self, tr: TaskRun, report: dict[str, Any]) -> None:
+        """A writer that finished: what it left uncommitted in its worktree is committed,
+        with its report's first line (an agent's sandbox may keep it from committing)."""
+        if tr.task.role in WRITERS and tr.worktree and self.worktrees is not None:
+            head = str(report.get("headline") or "").strip() or f"{tr.id}: {tr.task.goal.splitlines()[0][:60]}"
+            await self.worktrees.commit_pending(tr.worktree, f"{head[:72]}\n\nLeft uncommitted by {tr.worker} (plan task {tr.id}); committed by podium.", "plan")
 
     def _gone(self, root: TaskRun) -> str:
         """'' while root's worktree is there; 'merged' once it was merged and then removed."""
@@ -148,8 +156,8 @@ def _inside(rec: dict[str, Any], plan_dir: str) -> str:
 def _words(rec: dict[str, Any], others: list[str]) -> str:
     text = (
         f"A git worktree of your own, {rec['path']}, on branch {rec['branch']} (from {rec['base']}). "
-        f"Commit your work on this branch before you report (git add, git commit): podium merges the branch, "
-        f"and uncommitted changes are not merged. Do not switch branches."
+        f"Commit your work on this branch before you report (git add, git commit), if your sandbox lets you; "
+        f"what you leave uncommitted podium commits when you finish. podium merges the branch. Do not switch branches."
     )
     if others:
         text += f" Earlier writers' branches not in yours: {', '.join(others)} (git merge them if you need their work)."

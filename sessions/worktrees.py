@@ -179,6 +179,31 @@ class Worktrees:
             rec["workers"].append(worker)
             await self._save()
 
+    async def commit_pending(self, name: str, message: str, by: str) -> list[str]:
+        """Commit what was left uncommitted in worktree `name`, with `message`; the files
+        ([] when nothing was pending, or git refused: then it stays uncommitted, and merging
+        says so). An agent's sandbox may keep it from committing itself: codex's
+        workspace-write keeps the repository's git directory read-only."""
+        rec = self.records.get(name)
+        if rec is None or rec.get("removed") or not Path(rec["path"]).exists():
+            return []
+        where = Path(rec["path"])
+        async with self._lock:
+            try:
+                _, dirty = await git(where, "status", "--porcelain")
+                if not dirty.strip():
+                    return []
+                await git(where, "add", "-A")
+                _, email = await git(where, "config", "user.email", ok=(0, 1))
+                who = [] if email.strip() else ["-c", "user.name=podium", "-c", "user.email=podium@localhost"]
+                await git(where, *who, "commit", "-q", "-m", message)
+            except GitError as exc:
+                self.journal.write("worktree", name, action="commit", problem=str(exc), via=by)
+                return []
+        files = [line[3:] for line in dirty.splitlines() if line.strip()]
+        self.journal.write("worktree", name, action="committed", files=files, via=by)
+        return files
+
     # -- merging ------------------------------------------------------------------------------------
     async def op_merge(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
         rec = self._record(req["name"], gone_ok=bool(req.get("check")))
@@ -189,6 +214,8 @@ class Worktrees:
             raise RequestError(f"how must be one of {', '.join(HOWS)}, not {how!r}")
         if req.get("check"):
             return await self._check(req["name"], rec)
+        if req.get("commit"):  # the person said yes to committing what it left uncommitted
+            await self.commit_pending(self._workers_of(rec)[0], f"{rec['branch']}: work left uncommitted, committed by podium before merging", client.kind)
         async with self._lock:
             check = await self._check(req["name"], rec)
             return await self._merge(client, req["name"], rec, check, how)

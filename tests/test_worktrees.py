@@ -734,3 +734,32 @@ command = "printf 'half\\\\n' > half.txt && git add half.txt && git commit -qm h
     solo = {t["id"]: t for t in plan["tasks"]}["solo"]
     assert solo["state"] == "done" and Path(solo["cwd"]).exists(), solo
     assert "k.txt" in sh(ws, "git", "show", "--stat", "--format=", f"podium/{solo['worktree']}"), "the retry did not start from what solo merged into"
+
+
+async def test_what_a_writer_leaves_uncommitted_is_committed_when_it_finishes_or_when_the_person_merges(supervised, repo):
+    """A sandboxed agent may not be able to commit (codex's workspace-write keeps .git
+    read-only): a plan writer's leftovers are committed when it finishes; a person's own
+    writer's are committed at merge only with --commit (asked), never silently."""
+    ws, client = supervised
+    path = _plan(ws, '''
+title = "leaves it"
+[defaults]
+agent = "shell"
+worktrees = true
+[[task]]
+id = "loose"
+goal = "write u.txt"
+command = "printf 'u\\\\n' > u.txt"
+''')
+    await client.request("plan_run", path=str(path))
+    (task,) = (await _plan_done(client))["tasks"]
+    assert task["state"] == "done"
+    log = sh(ws, "git", "log", "--format=%B", "-1", "podium/loose")
+    assert "loose: write u.txt" in log and "committed by podium" in log and "u.txt" in sh(ws, "git", "show", "--stat", "--format=", "podium/loose")
+    out = await client.request("worktree_spawn", name="mine", argv=["sh", "-c", "printf 'v\\n' > v.txt"])
+    await done(client, "mine")
+    with pytest.raises(RequestFailed, match="1 uncommitted change\\(s\\) that a merge would leave behind"):
+        await client.request("worktree_merge", name="mine")
+    r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "mine", "--commit")
+    assert r.returncode == 0 and "podium/mine merged into main" in r.stdout, r.stdout + r.stderr
+    assert (ws / "v.txt").read_text() == "v\n" and Path(out["worktree"]["path"]).exists()

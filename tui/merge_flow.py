@@ -38,15 +38,16 @@ async def merge_one(screen: Screen[Any], link: SupervisorLink, name: str) -> Non
     if check["busy"]:
         screen.notify(f"{', '.join(check['busy'])} still work(s) in {name}'s worktree: merge once they have ended", severity="warning", timeout=8)
         return
-    if check["uncommitted"]:
-        screen.notify(f"{name}'s worktree has {len(check['uncommitted'])} uncommitted change(s) a merge would leave behind: nothing merged", severity="warning", timeout=8)
-        return
-    if not check["commits"]:
+    pending = len(check["uncommitted"])
+    if not check["commits"] and not pending:
         screen.notify(f"{check['branch']} has nothing {check['target']} lacks", severity="warning")
         return
-    if not await screen.app.push_screen_wait(ConfirmScreen(f"Merge {check['branch']} ({check['commits']} commit(s)) into {check['target']}? It merges cleanly.")):
+    said = f"Merge {check['branch']} ({check['commits']} commit(s)) into {check['target']}? It merges cleanly."
+    if pending:
+        said = f"{name}'s worktree has {pending} uncommitted change(s). Commit them on {check['branch']} (as podium) and merge it into {check['target']}?"
+    if not await screen.app.push_screen_wait(ConfirmScreen(said)):
         return
-    out = await _ask(screen, link, "worktree_merge", name=name)
+    out = await _ask(screen, link, "worktree_merge", name=name, commit=bool(pending))
     if out is not None:
         screen.notify(f"merged {check['branch']} into {out['merged']['into']} ({out['merged']['commit'][:10]})", timeout=5)
         await offer_discard(screen, link, [name])

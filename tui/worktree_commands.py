@@ -26,6 +26,7 @@ def add_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
     m.add_argument("--plan", action="store_true", help="the plan's writers' worktrees, in plan order (before any NAMEs)")
     m.add_argument("--send-back", action="store_true", help="a conflict stops the queue and asks that worker to rebase onto the target and resolve")
     m.add_argument("--check", action="store_true", help="only say whether it merges cleanly, and what conflicts")
+    m.add_argument("--commit", action="store_true", help="commit what its worktree left uncommitted first (as podium), then merge")
     m.add_argument("--how", choices=["ff", "merge", "squash"], default=None, help="fast-forward, a merge commit (default) or one squashed commit")
     m.add_argument("--json", action="store_true")
     v = add("diff", help="a writer's changes against its base (files, counts, hunks); D on the dashboard is the live view")
@@ -59,7 +60,7 @@ async def run(args: argparse.Namespace, workspace: Path) -> int:
             return await queue(client, args)
         if args.command == "merge":
             args.name = args.names[0]
-            out = await client.request("worktree_merge", name=args.name, check=args.check, **({"how": args.how} if args.how else {}))
+            out = await client.request("worktree_merge", name=args.name, check=args.check, commit=args.commit, **({"how": args.how} if args.how else {}))
             if args.json:
                 print(json.dumps(out, indent=2))
             elif args.check:

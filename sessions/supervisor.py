@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -58,7 +59,7 @@ from .states import ACTIVE, ENDED, WorkerState
 from .text import masked
 from .transcript import TranscriptReader
 from .worker import Worker, parse_ts
-from .worker_ops import WorkerOps
+from .worker_ops import WorkerOps, find_worker
 
 log = logging.getLogger("podium")
 
@@ -184,7 +185,8 @@ class Supervisor:
 
     async def shutdown(self) -> None:
         self.journal.write("supervisor", None, state="stopped", pid=os.getpid())
-        self.inbox.stop(), self.plans.stop()
+        self.inbox.stop()
+        self.plans.stop()
         await self.hub.close_all("supervisor stopped")
         if self._server is not None:
             self._server.close()
@@ -391,11 +393,9 @@ class Supervisor:
     def _disk_error(self, path: Path, error: str) -> None:
         """On the disk thread: hand the failure to the event loop (or the log, once it is gone)."""
         if self.loop is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # (the loop is closed: the supervisor is on its way out)
                 self.loop.call_soon_threadsafe(self._disk_failed, path, error)
                 return
-            except RuntimeError:  # the loop is closed: the supervisor is on its way out
-                pass
         log.warning(f"could not write {path}: {error}")
 
     def _disk_failed(self, path: Path, error: str) -> None:
@@ -452,9 +452,7 @@ class Supervisor:
         return worker.screen.snapshot(rows)
 
     def _last_message(self, name: str) -> tuple[str, dict[str, Any]]:
-        worker = self.workers.get(name)
-        if worker is None:
-            raise RequestError(f"unknown worker {name!r} (workers: {', '.join(sorted(self.workers)) or 'none'})")
+        worker = find_worker(self.workers, name)
         text = worker.adapter.last_message()
         if text is None:
             raise RequestError(f"{worker.name} has no last message to promote ({worker.state}: {worker.reason})")

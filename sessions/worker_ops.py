@@ -7,6 +7,7 @@ through the narrow `Room` protocol) to act.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .blackboard import Journal
@@ -55,6 +56,14 @@ def held_back(client: Any, op: str) -> None:
         raise RequestError(f"an orchestrator's {op} goes through mcp_{op} (the person's pause and cap apply)")
 
 
+def find_worker(workers: Mapping[str, Worker], name: Any) -> Worker:
+    """The worker called `name`, or a RequestError that names the ones there are."""
+    worker = workers.get(str(name))
+    if worker is None:
+        raise RequestError(f"unknown worker {name!r} (workers: {', '.join(sorted(workers)) or 'none'})")
+    return worker
+
+
 class WorkerOps:
     def __init__(self, room: Room):
         self.room = room
@@ -83,11 +92,7 @@ class WorkerOps:
 
     # -- finding workers ----------------------------------------------------------------------
     def worker(self, name: Any) -> Worker:
-        worker = self.room.workers.get(str(name))
-        if worker is None:
-            known = ", ".join(sorted(self.room.workers)) or "none"
-            raise RequestError(f"unknown worker {name!r} (workers: {known})")
-        return worker
+        return find_worker(self.room.workers, name)
 
     def live(self, name: Any) -> Worker:
         worker = self.worker(name)

@@ -281,6 +281,11 @@ class MergeQueue(TypedDict):
     env: NotRequired[dict[str, str] | None]  # the sent-back run's environment (a client's own)
 
 
+class ReviewDiff(TypedDict):
+    worker: str
+    since: NotRequired[str]  # the digest the asker has: only {unchanged, digest} when it is still so
+
+
 class ReviewComment(TypedDict):
     worker: str
     file: str

@@ -13,6 +13,7 @@ worktrees through `worktree_of` and resumes workers through the request table.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from typing import Any
 from .blackboard import DiskThread, Journal, write_toml
 from .fsutil import now_iso
 from .gitcmd import git
-from .protocol import ReviewComment, ReviewSend, WorkerRef
+from .protocol import ReviewComment, ReviewDiff, ReviewSend
 from .requests import RequestError, RequestTable
 
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@.*$", re.M)
@@ -42,14 +43,15 @@ def parse_patch(patch: str) -> list[dict[str, Any]]:
             path = re.search(r"^--- (?:a/)?(.+)$", head, re.M).group(1)  # type: ignore[union-attr]
         status = "added" if "new file mode" in head or "--- /dev/null" in head else "deleted" if "deleted file mode" in head else "modified"
         entry: dict[str, Any] = {"path": path.strip(), "status": status, "added": 0, "removed": 0, "hunks": [], "binary": "Binary files" in head}
-        text = "@@" + body if body else ""
-        for hm in HUNK.finditer(text):
-            start = hm.end() + 1
-            nxt = HUNK.search(text, hm.end())
-            lines = text[start : nxt.start() if nxt else len(text)].rstrip("\n").split("\n") if start <= len(text) else []
+        for piece in ("@@" + body).split("\n@@") if body else ():  # (a hunk's own lines start with ' ', '+', '-' or '\\')
+            header, _, rest = piece.partition("\n")
+            hm = HUNK.match(header if header.startswith("@@") else "@@" + header)
+            if hm is None:
+                continue
+            lines = rest.rstrip("\n").split("\n") if rest.strip("\n") else []
             entry["hunks"].append({"header": hm.group(0), "new_start": int(hm.group(3)), "lines": lines})
-            entry["added"] += sum(1 for line in lines if line.startswith("+"))
-            entry["removed"] += sum(1 for line in lines if line.startswith("-"))
+            entry["added"] += sum(1 for line in lines if line[:1] == "+")
+            entry["removed"] += sum(1 for line in lines if line[:1] == "-")
         files.append(entry)
     return files
 
@@ -63,7 +65,7 @@ class Review:
         self.worktree_of = worktree_of
 
     def register(self, table: RequestTable) -> None:
-        table.add("review_diff", self.op_diff, WorkerRef)
+        table.add("review_diff", self.op_diff, ReviewDiff)
         table.add("review_comment", self.op_comment, ReviewComment)
         table.add("review_send", self.op_send, ReviewSend)
 
@@ -75,7 +77,9 @@ class Review:
             raise RequestError(f"{rec['path']} was removed by hand: nothing to review (its branch {rec['branch']} is kept)")
         return rec
 
-    async def diff(self, name: str) -> dict[str, Any]:
+    async def patch(self, name: str) -> tuple[dict[str, Any], str]:
+        """The worktree's record and its diff against the base, committed, uncommitted and
+        untracked together (git's own unified diff)."""
         rec = self._worktree(name)
         where = Path(rec["path"])
         _, patch = await git(where, "diff", "--no-color", "--no-ext-diff", "-M", rec["base_commit"])
@@ -83,14 +87,21 @@ class Review:
         for path in [p for p in untracked.split("\0") if p]:
             _, new = await git(where, "diff", "--no-color", "--no-index", "--", "/dev/null", path, ok=(0, 1))
             patch += new
-        cut = len(patch.encode()) > MAX_PATCH
-        files = parse_patch(patch[:MAX_PATCH] if cut else patch)
-        return {"worker": name, "base": rec["base"], "branch": rec["branch"], "path": rec["path"], "files": files, "cut": cut, "at": now_iso()}
+        return rec, patch
 
     async def op_diff(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
-        out = await self.diff(str(req["worker"]))
-        out["comments"] = self._with_staleness(await self._comments(str(req["worker"])), out["files"])
-        return out
+        """The diff as files and hunks with the comments on it; only `{unchanged, digest}`
+        when the asker's `since` is the digest of the same diff and comments (a live view
+        asks every few seconds, and a large diff costs more to send than to compare)."""
+        name = str(req["worker"])
+        rec, patch = await self.patch(name)
+        comments = await self._comments(name)
+        digest = hashlib.blake2b((patch + repr(comments)).encode(errors="replace"), digest_size=16).hexdigest()
+        if req.get("since") == digest:
+            return {"worker": name, "unchanged": True, "digest": digest}
+        cut = len(patch.encode()) > MAX_PATCH
+        files = parse_patch(patch[:MAX_PATCH] if cut else patch)
+        return {"worker": name, "base": rec["base"], "branch": rec["branch"], "path": rec["path"], "files": files, "cut": cut, "at": now_iso(), "digest": digest, "comments": self._with_staleness(comments, files)}
 
     # -- comments -------------------------------------------------------------------------------------
     async def _comments(self, name: str) -> list[dict[str, Any]]:
@@ -124,13 +135,14 @@ class Review:
 
     async def op_send(self, client: Any, req: dict[str, Any]) -> dict[str, Any]:
         name = str(req["worker"])
-        diff = await self.diff(name)
-        comments = self._with_staleness(await self._comments(name), diff["files"])
+        rec, patch = await self.patch(name)
+        comments = self._with_staleness(await self._comments(name), parse_patch(patch[:MAX_PATCH]))
         open_ = [c for c in comments if not c.get("sent")]
         if not open_:
             raise RequestError(f"no open comments on {name}'s changes (c in the diff view adds one)")
-        prompt = follow_up(open_, diff["branch"])
-        await self._call(client.kind, "resume", worker=name, prompt=prompt, env=req.get("env"))
+        prompt = follow_up(open_, rec["branch"])
+        writer = (rec.get("workers") or [name])[-1]  # (a plan's worktree: its latest round's conversation)
+        await self._call(client.kind, "resume", worker=writer, prompt=prompt, env=req.get("env"))
         at = now_iso()
         for c in comments:
             c.pop("stale", None)

@@ -245,11 +245,11 @@ class DiffScreen(Screen[None]):
 
     async def reload(self) -> None:
         try:
-            diff = await self.link.ask("review_diff", worker=self.worker)
+            diff = await self.link.ask("review_diff", worker=self.worker, **({"since": self.diff["digest"]} if self.diff.get("digest") else {}))
         except (RequestFailed, NotRunning) as exc:
             self.query_one("#diff-title", Label).update(Text(safe_text(f"{self.worker}: {exc}"), style="bold red"))
             return
-        if {**diff, "at": None} == {**self.diff, "at": None}:  # (`at` is when it was read)
+        if diff.get("unchanged"):  # the same diff and comments as shown: nothing was sent
             return
         self.diff = diff
         files = self.query_one("#files", OptionList)

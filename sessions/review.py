@@ -101,7 +101,7 @@ class Review:
             return {"worker": name, "unchanged": True, "digest": digest}
         cut = len(patch.encode()) > MAX_PATCH
         files = parse_patch(patch[:MAX_PATCH] if cut else patch)
-        return {"worker": name, "base": rec["base"], "branch": rec["branch"], "path": rec["path"], "files": files, "cut": cut, "at": now_iso(), "digest": digest, "comments": self._with_staleness(comments, files)}
+        return {"worker": name, "base": rec["base"], "branch": rec["branch"], "path": rec["path"], "files": files, "cut": cut, "at": now_iso(), "digest": digest, "merged": rec.get("merged"), "comments": self._with_staleness(comments, files)}
 
     # -- comments -------------------------------------------------------------------------------------
     async def _comments(self, name: str) -> list[dict[str, Any]]:

@@ -129,7 +129,7 @@ class Supervisor:
         asked = lambda name: self.frames.info_changed(self.workers[name]) if name in self.workers else None  # noqa: E731
         self.inbox = EscalationInbox(self.bb.root / "decisions", self.journal, self.disk, self.workers.get, publish, asked, self.config.recognisers, self.config.rules)
         self.desk = ResultDesk(CuratedResult(self.bb.root / "result.md"), self.disk, self.journal, self._last_message, self._result_changed)
-        self.worktrees = Worktrees(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table.call, self.workers)
+        self.worktrees = Worktrees(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table.call, self.workers, lambda name: self._announce(self.workers[name]) if name in self.workers else None)
         self.plans = PlanRooms(self.bb.root, self.bb.workspace, self.journal, self.disk, self.table, self.workers, self.hub.broadcast, self.config.budget, self.worktrees)
         self.hooks = HookDesk(self.bb.root, self.bb.socket_path, self.journal, self.table.call, self.workers, lambda name: (self.save(self.workers[name]), self._announce(self.workers[name])) if name in self.workers else None)
         self.inbox.screen_asked = self.hooks.screen_asked

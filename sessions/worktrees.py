@@ -47,13 +47,14 @@ class NotARepository(RequestError):
 
 
 class Worktrees:
-    def __init__(self, root: Path, workspace: Path, journal: Journal, disk: DiskThread, call: Callable[..., Awaitable[Any]], workers: Mapping[str, Any]):
+    def __init__(self, root: Path, workspace: Path, journal: Journal, disk: DiskThread, call: Callable[..., Awaitable[Any]], workers: Mapping[str, Any], announce: Callable[[str], None] = lambda name: None):
         self.path = root / "worktrees.toml"
         self.workspace = workspace
         self.journal = journal
         self.disk = disk
         self._call = call
         self.workers = workers
+        self.announce = announce  # a worker's worktree changed (merged, removed): its row says so
         self.records: dict[str, dict[str, Any]] = {}
         self.settings: dict[str, Any] = {}
         self.plan_users: Callable[[str], list[str]] = lambda name: []  # a plan's open tasks that write in it (plans.py)
@@ -269,6 +270,8 @@ class Worktrees:
         rec["merged"] = {"at": now_iso(), "how": how, "into": target, "commit": commit.strip(), "tip": tip.strip(), "by": client.kind}
         await self._save()
         self.journal.write("worktree", name, action="merged", how=how, into=target, commit=commit.strip(), via=client.kind)
+        for w in self._workers_of(rec):
+            self.announce(w)
         return {**check, "merged": rec["merged"]}
 
     async def _message(self, name: str, branch: str, target: str) -> str:
@@ -320,6 +323,8 @@ class Worktrees:
         rec["removed"] = now_iso()
         await self._save()
         self.journal.write("worktree", name, action="discarded", lost=held, via=client.kind)
+        for w in self._workers_of(rec):
+            self.announce(w)
         return {"name": name, "removed": str(where), "branch": branch, "lost": held}
 
     def _record(self, name: Any, gone_ok: bool = False) -> dict[str, Any]:

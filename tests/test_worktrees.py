@@ -537,6 +537,11 @@ async def test_m_on_a_writer_merges_it_and_then_offers_to_remove_its_worktree(su
             await pilot.press("n" if keep else "y")
             await eventually(lambda: not isinstance(app.screen, ConfirmScreen), pilot=pilot, what="the question answered")
         await eventually(lambda: not Path(one["worktree"]["path"]).exists(), pilot=pilot, what="one's worktree removed")
+        from podium.widgets.worker_list import WorkerList
+
+        listed = app.dashboard.query_one(WorkerList)
+        await eventually(lambda: str(listed.get_cell("two", "worker")).endswith("two ⎇✓"), pilot=pilot, what="two marked merged in the list", show=lambda: str(listed.get_cell("two", "worker")))
+        assert str(listed.get_cell("one", "worker")) == "one", "a removed worktree is still marked"
     assert (ws / "a.txt").read_text() == "alpha via m\n" and (ws / "b.txt").read_text() == "beta via m\n"
     branches = sh(ws, "git", "branch")
     assert "podium/one" not in branches and "podium/two" in branches and Path(two["worktree"]["path"]).exists()

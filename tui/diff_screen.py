@@ -266,7 +266,8 @@ class DiffScreen(Screen[None]):
     def show_title(self) -> None:
         diff = self.diff
         open_ = sum(1 for c in diff.get("comments", []) if not c.get("sent"))
-        title = f"{self.worker} · {diff['branch']} against {diff['base']} · {len(diff['files'])} file(s) · {open_} open comment(s)" + (" · the diff is cut (too large)" if diff.get("cut") else "")
+        merged = f" · merged into {diff['merged']['into']}" if diff.get("merged") else ""
+        title = f"{self.worker} · {diff['branch']} against {diff['base']}{merged} · {len(diff['files'])} file(s) · {open_} open comment(s)" + (" · the diff is cut (too large)" if diff.get("cut") else "")
         mode = "side-by-side hunks" if self.side_by_side else "unified hunks"
         self.query_one("#diff-title", Label).update(Text.assemble((safe_text(title), "bold"), f" · {mode} (s: {'unified' if self.side_by_side else 'side by side'})"))
 

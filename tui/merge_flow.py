@@ -88,7 +88,7 @@ async def merge_queue(screen: Screen[Any], link: SupervisorLink, names: list[str
 async def offer_discard(screen: Screen[Any], link: SupervisorLink, names: list[str]) -> None:
     """After a merge: remove the merged worktrees and branches? (What is merged is kept in
     the target; the worktree is removed only if it holds nothing more.)"""
-    if not await screen.app.push_screen_wait(ConfirmScreen(f"Remove the worktree and branch of {', '.join(names)}? Their work is merged.")):
+    if not await screen.app.push_screen_wait(ConfirmScreen(f"Remove the worktree and branch of {', '.join(names)}? {'Their' if len(names) > 1 else 'Its'} work is merged.")):
         screen.notify(f"kept; podium discard {names[0]} removes one later", timeout=4)
         return
     for name in names:

@@ -56,6 +56,14 @@ def escalation_rate(w: dict[str, Any]) -> Text:
 ORCHESTRATORS = ("mcp",)  # client kinds whose workers the list marks (an agent started them)
 
 
+def worktree_mark(w: dict[str, Any]) -> str:
+    """⎇ for a writer in a worktree of its own (✓ once its branch merged)."""
+    tree = w.get("worktree") or {}
+    if not tree or tree.get("removed"):
+        return ""
+    return " ⎇✓" if tree.get("merged") else " ⎇"
+
+
 class WorkerList(DataTable):
     DEFAULT_CSS = """
     WorkerList {
@@ -93,7 +101,7 @@ class WorkerList(DataTable):
         tokens = w.get("tokens")
         return [
             str(number),
-            Text(safe_text(w["name"]) + (" ★" if w.get("promoted") else ""), style="bold"),
+            Text(safe_text(w["name"]) + (" ★" if w.get("promoted") else "") + worktree_mark(w), style="bold"),
             self.task_text(w["name"]),
             w.get("kind", ""),
             Text(state + (f" · {failure[0]}" if (failure := classify(w)) else ""), style=STATE_STYLE.get(state, "")),

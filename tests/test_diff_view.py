@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import eventually, eventually_sync, kill_everything_under, podium_cli, text_of
+from gitrepo import done, init_repo
 
 from podium.sessions.config import Config
 from podium.tui.app import PodiumApp
@@ -31,20 +31,9 @@ NEW = (
 )
 
 
-def sh(cwd: Path, *args: str) -> str:
-    return subprocess.run(args, cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def repo(workspace: Path) -> Path:
-    sh(workspace, "git", "init", "-q", "-b", "main")
-    sh(workspace, "git", "config", "user.email", "t@example.com")
-    sh(workspace, "git", "config", "user.name", "t")
-    (workspace / "lib.py").write_text(OLD)
-    (workspace / ".gitignore").write_text(".podium/\n")
-    sh(workspace, "git", "add", "-A")
-    sh(workspace, "git", "commit", "-q", "-m", "start")
-    return workspace
+    return init_repo(workspace, {"lib.py": OLD})
 
 
 def writer(new_content: Path) -> list[str]:
@@ -56,14 +45,6 @@ def new_content(workspace: Path) -> Path:
     path = workspace.parent / "lib-new.py"
     path.write_text(NEW)
     return path
-
-
-async def done(client, name: str) -> dict:
-    async def look():
-        w = {w["name"]: w for w in await client.request("ls")}[name]
-        return w if w["state"] not in ("starting", "running") else None
-
-    return await eventually(look, what=f"{name} finished")
 
 
 def app_for(ws: Path) -> PodiumApp:

@@ -9,46 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import eventually, podium_cli
+from gitrepo import done, init_repo, sh
 
 from podium.sessions.blackboard import read_journal
 from podium.sessions.client import RequestFailed
 
 
-def sh(cwd: Path, *args: str) -> str:
-    return subprocess.run(args, cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
 @pytest.fixture
 def repo(workspace: Path) -> Path:
-    sh(workspace, "git", "init", "-q", "-b", "main")
-    sh(workspace, "git", "config", "user.email", "t@example.com")
-    sh(workspace, "git", "config", "user.name", "t")
-    (workspace / "a.txt").write_text("alpha\n")
-    (workspace / "b.txt").write_text("beta\n")
-    (workspace / ".gitignore").write_text(".env\n.podium/\n")
-    (workspace / ".env").write_text("SECRET_FOR_TESTS=1\n")
-    (workspace / ".worktreeinclude").write_text("# local files a worker needs\n.env\n")
-    sh(workspace, "git", "add", "-A")
-    sh(workspace, "git", "commit", "-q", "-m", "start")
-    return workspace
+    repo = init_repo(workspace, {"a.txt": "alpha\n", "b.txt": "beta\n", ".gitignore": ".env\n.podium/\n", ".env": "SECRET_FOR_TESTS=1\n", ".worktreeinclude": "# local files a worker needs\n.env\n"})
+    return repo
 
 
 def writer(path: str, text: str, report: str) -> list[str]:
     """A worker that changes one file, commits, and reports like an agent."""
     return ["sh", "-c", f"printf '{text}\\n' > {path} && git add {path} && git commit -q -m 'edit {path}' && printf 'COMPLETED: {report}\\n\\nStatus: Done\\n'"]
-
-
-async def done(client, name: str) -> dict:
-    async def look():
-        w = {w["name"]: w for w in await client.request("ls")}[name]
-        return w if w["state"] not in ("starting", "running") else None
-
-    return await eventually(look, what=f"{name} finished")
 
 
 async def test_two_writers_in_their_own_worktrees_merge_one_after_the_other(supervised, repo):

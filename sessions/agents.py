@@ -50,19 +50,23 @@ CLAUDE_RESUME_OWN = {"--resume": 1, "-r": 1, "--session-id": 1, "--continue": 0,
 
 
 def _codex_exec_options(args: list[str]) -> list[str]:
-    """exec's own options from what follows `exec`: its prompt (or `-`), a `--` and what
-    follows it, and an earlier `resume …` left out."""
-    kept: list[str] = []
-    i = 0
-    while i < len(args) and args[i] not in ("--", "resume"):
+    """exec's own options from what follows `exec`: all of it but its prompt (the last word
+    that is neither an option nor the value of one that takes a value; or what follows a
+    `--`), and an earlier `resume …` left out. An option podium does not know keeps the
+    word after it unless that word is the last one."""
+    if "resume" in args:
+        return args[: args.index("resume")]
+    if "--" in args:
+        return args[: args.index("--")]
+    prompt, i = None, 0
+    while i < len(args):
         if args[i] in CODEX_EXEC_VALUED:
-            kept += args[i : i + 2]
             i += 2
             continue
-        if args[i].startswith("-") and args[i] != "-":
-            kept.append(args[i])
+        if args[i] == "-" or not args[i].startswith("-"):
+            prompt = i
         i += 1
-    return kept
+    return [a for j, a in enumerate(args) if j != prompt]
 
 
 def _claude_print_options(argv: list[str]) -> list[str] | None:

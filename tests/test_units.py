@@ -498,6 +498,7 @@ def test_modified_editing_and_function_keys_send_what_xterm_sends(key, sent):
         ("codex-exec", ["codex", "exec", "--", "-a prompt that starts with a dash"], ["codex", "exec", "resume", "SID", "again"]),
         ("codex-exec", ["codex", "exec", "fix it", "-m", "o3"], ["codex", "exec", "-m", "o3", "resume", "SID", "again"]),
         ("codex-exec", ["codex", "exec", "-m", "o3", "-"], ["codex", "exec", "-m", "o3", "resume", "SID", "again"]),
+        ("codex-exec", ["python", "-m", "fake.agent", "exec", "--pace", "0.05", "-o", "/w/l.md", "count"], ["python", "-m", "fake.agent", "exec", "--pace", "0.05", "-o", "/w/l.md", "resume", "SID", "again"]),
         ("claude-p", ["claude", "-p", "fix it", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"], ["claude", "-p", "again", "--resume", "SID", "--output-format", "stream-json", "--verbose", "--permission-mode", "acceptEdits"]),
         ("claude-p", ["claude", "fix it", "-p", "--model", "opus", "--resume", "OLD"], ["claude", "-p", "again", "--resume", "SID", "--output-format", "stream-json", "--verbose", "--model", "opus"]),
     ],

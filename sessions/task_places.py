@@ -56,8 +56,9 @@ class TaskPlaces:
         runs = self.runs()
         root = runs.get(tr.task.follow_up_of or "", tr)
         if tr.task.role in WRITERS:
-            if root.worktree is None and (root is not tr or len(tr.attempts) > 1):
-                root.worktree = ""  # it ran before there were worktrees: it goes on where it ran
+            earlier = root.attempts[:-1] if root is tr else root.attempts
+            if root.worktree is None and root.cwd is None and any(a.get("how") for a in earlier):
+                root.worktree = ""  # a run of it began before tasks were placed: it goes on where it ran
             elif root.worktree and self._gone(root) == "merged":
                 root.worktree = None  # merged and removed: a next round starts afresh from what it merged into
             if root.worktree is None:

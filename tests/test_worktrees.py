@@ -747,3 +747,24 @@ command = "printf 'u\\\\n' > u.txt"
     r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "mine", "--commit")
     assert r.returncode == 0 and "podium/mine merged into main" in r.stdout, r.stdout + r.stderr
     assert (ws / "v.txt").read_text() == "v\n" and Path(out["worktree"]["path"]).exists()
+
+
+async def test_a_writer_whose_worktree_could_not_be_made_does_not_run_in_place_on_retry(supervised, repo):
+    ws, client = supervised
+    path = _plan(ws, '''
+title = "bad base"
+[defaults]
+agent = "shell"
+worktrees = true
+worktree_base = "no-such-branch"
+[[task]]
+id = "w"
+goal = "x"
+command = "pwd > where.txt"
+''')
+    await client.request("plan_run", path=str(path))
+    (task,) = (await _plan_done(client))["tasks"]
+    assert task["state"] == "failed" and "base 'no-such-branch' does not exist" in task["reason"], task
+    await client.request("task_retry", task="w")
+    (task,) = (await _plan_done(client))["tasks"]
+    assert task["state"] == "failed" and "no-such-branch" in task["reason"] and not (ws / "where.txt").exists(), task

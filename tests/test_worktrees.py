@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import eventually, podium_cli
 from gitrepo import done, init_repo, sh
+from test_plans import complete, write_plan
 
 from podium.sessions.blackboard import read_journal
 from podium.sessions.client import RequestFailed
@@ -305,23 +306,6 @@ async def test_the_new_worker_dialog_starts_a_writer_in_its_own_worktree(supervi
     assert (ws / "a.txt").read_text() == "alpha\n" and (Path(w["cwd"]) / "a.txt").read_text() == "by the dialog\n"
 
 
-def _plan(ws: Path, body: str) -> Path:
-    path = ws / ".podium" / "plan.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
-    return path
-
-
-async def _plan_done(client) -> dict:
-    seen: dict = {}
-
-    async def look():
-        seen["plan"] = await client.request("plan_show")
-        return seen["plan"] if seen["plan"]["state"] == "complete" else None
-
-    return await eventually(look, what="the plan to complete", timeout=60, show=lambda: seen.get("plan"))
-
-
 async def test_a_plans_writers_get_worktrees_that_rounds_verifiers_and_the_queue_share(supervised, repo):
     """A plan in a repository: `first` writes in a worktree of its own, and its failed verify's
     follow-up round goes on in the same worktree (it finds what the first round left there);
@@ -329,7 +313,7 @@ async def test_a_plans_writers_get_worktrees_that_rounds_verifiers_and_the_queue
     worktree; the main tree is untouched until `podium merge --plan` merges both in plan order."""
     ws, client = supervised
     commit = "git add -A && git commit -q -m"
-    path = _plan(ws, f'''
+    path = write_plan(ws, f'''
 title = "writers in worktrees"
 [defaults]
 agent = "shell"
@@ -352,7 +336,7 @@ after = ["second"]
 command = "test -e c.txt && test -e d.txt && pwd > {ws}/.podium/check-ran-in"
 ''')
     await client.request("plan_run", path=str(path))
-    plan = await _plan_done(client)
+    plan = await complete(client)
     by_id = {t["id"]: t for t in plan["tasks"]}
     assert {k: t["state"] for k, t in by_id.items()} == {"first": "superseded", "first-fix1": "done", "second": "done", "check": "done"}, plan
     first_tree = Path(by_id["first"]["cwd"])
@@ -380,7 +364,7 @@ async def test_a_plan_outside_a_repository_writes_in_place_and_one_whose_worktre
     whose worktree the person discarded meanwhile does not start somewhere else: it fails,
     saying why."""
     ws, client = supervised
-    path = _plan(ws, '''
+    path = write_plan(ws, '''
 title = "in place"
 [defaults]
 agent = "shell"  # (a shell writer, by default, writes in place)
@@ -390,10 +374,10 @@ goal = "write e.txt"
 command = "printf 'eps\\\\n' > e.txt"
 ''')
     await client.request("plan_run", path=str(path))
-    plan = await _plan_done(client)
+    plan = await complete(client)
     assert plan["tasks"][0]["state"] == "done" and not plan["tasks"][0]["worktree"] and (ws / "e.txt").exists()
     gate = tmp_path / "gate"
-    path = _plan(ws, f'''
+    path = write_plan(ws, f'''
 title = "discarded"
 [defaults]
 agent = "shell"
@@ -415,7 +399,7 @@ verify = "false"
     await eventually(lambda: (tree / "mark").exists(), what="the worker in its worktree")
     shutil.rmtree(tree)  # the person removes it by hand while it works
     gate.touch()
-    plan = await _plan_done(client)
+    plan = await complete(client)
     by_id = {t["id"]: t for t in plan["tasks"]}
     assert by_id["gone-fix1"]["state"] == "failed" and "was removed" in by_id["gone-fix1"]["reason"], by_id["gone-fix1"]
 
@@ -534,7 +518,7 @@ async def test_m_on_the_plan_screen_merges_the_plans_writers_in_plan_order(super
 
     ws, client = supervised
     commit = "git add -A && git commit -q -m"
-    path = _plan(ws, f'''
+    path = write_plan(ws, f'''
 title = "two writers"
 [defaults]
 agent = "shell"
@@ -549,7 +533,7 @@ goal = "g.txt"
 command = "printf 'g\\\\n' > g.txt && {commit} g"
 ''')
     await client.request("plan_run", path=str(path))
-    await _plan_done(client)
+    await complete(client)
     app = PodiumApp(ws, autostart=False, config=Config())
     async with app.run_test(size=(140, 40)) as pilot:
         await eventually(lambda: app.link.plan.get("state") == "complete", pilot=pilot, what="the plan seen")
@@ -573,7 +557,7 @@ async def test_a_plan_writer_whose_branch_is_taken_gets_the_next_free_name(super
     ws, client = supervised
     sh(ws, "git", "branch", "podium/solo")
     old = sh(ws, "git", "rev-parse", "podium/solo")
-    path = _plan(ws, '''
+    path = write_plan(ws, '''
 title = "taken"
 [defaults]
 agent = "shell"
@@ -584,7 +568,7 @@ goal = "h.txt"
 command = "printf 'h\\\\n' > h.txt && git add h.txt && git commit -qm h"
 ''')
     await client.request("plan_run", path=str(path))
-    plan = await _plan_done(client)
+    plan = await complete(client)
     (task,) = plan["tasks"]
     assert task["state"] == "done" and task["worktree"] == "solo-2" and task["cwd"].endswith("/solo-2"), task
     assert sh(ws, "git", "rev-parse", "podium/solo") == old and "h.txt" in sh(ws, "git", "show", "--stat", "podium/solo-2")
@@ -602,7 +586,7 @@ async def test_the_demo_plan_writes_in_worktrees_and_merges_into_the_demo_reposi
     assert make_demo_repository(ws)
     write_demo_plan(ws / ".podium")
     await client.request("plan_run", path=str(ws / ".podium/plan.toml"))
-    plan = await _plan_done(client)
+    plan = await complete(client)
     by_id = {t["id"]: t for t in plan["tasks"]}
     assert by_id["fix-rows-fix1"]["state"] == "done" and by_id["fix-rows-fix1"]["worktree"] == "fix-rows" and by_id["test-rows"]["worktree"] == "test-rows", plan
     assert by_id["verify"]["cwd"] == by_id["fix-rows"]["cwd"] and not by_id["scout"]["worktree"] and by_id["scout"]["cwd"] == str(ws)
@@ -621,7 +605,7 @@ async def test_a_plan_in_a_subdirectory_runs_its_writer_in_the_same_subdirectory
     (ws / "pkg/keep.txt").write_text("k\n")
     sh(ws, "git", "add", "-A")
     sh(ws, "git", "commit", "-q", "-m", "pkg")
-    path = _plan(ws, '''
+    path = write_plan(ws, '''
 title = "in pkg"
 [defaults]
 agent = "shell"
@@ -633,7 +617,7 @@ goal = "write in pkg"
 command = "test -e keep.txt && printf 'i\\\\n' > i.txt && git add i.txt && git commit -qm i"
 ''')
     await client.request("plan_run", path=str(path))
-    (task,) = (await _plan_done(client))["tasks"]
+    (task,) = (await complete(client))["tasks"]
     assert task["state"] == "done" and task["cwd"].endswith("/deep/pkg"), task
     assert "pkg/i.txt" in sh(ws, "git", "show", "--stat", "--format=", "podium/deep")
 
@@ -690,7 +674,7 @@ async def test_the_plans_queue_takes_done_writers_and_a_retry_after_merge_and_re
     from podium.sessions.task_places import plan_writers
 
     ws, client = supervised
-    path = _plan(ws, '''
+    path = write_plan(ws, '''
 title = "one fails"
 [defaults]
 agent = "shell"
@@ -705,7 +689,7 @@ goal = "fails"
 command = "printf 'half\\\\n' > half.txt && git add half.txt && git commit -qm half && exit 3"
 ''')
     await client.request("plan_run", path=str(path))
-    plan = await _plan_done(client)
+    plan = await complete(client)
     assert {t["id"]: t["state"] for t in plan["tasks"]} == {"solo": "done", "broken": "failed"} and plan_writers(plan) == ["solo"], plan
     r = await asyncio.to_thread(podium_cli, "-w", str(ws), "merge", "--plan")
     assert r.returncode == 0 and "solo merged into main" in r.stdout and "broken" not in r.stdout, r.stdout + r.stderr
@@ -714,7 +698,7 @@ command = "printf 'half\\\\n' > half.txt && git add half.txt && git commit -qm h
     again = await client.request("merge_queue", names=["solo"])  # merged and removed: passed over, not an error
     assert again["passed"] == [{"name": "solo", "why": "merged, and its worktree removed"}], again
     await client.request("task_retry", task="solo")
-    plan = await _plan_done(client)
+    plan = await complete(client)
     solo = {t["id"]: t for t in plan["tasks"]}["solo"]
     assert solo["state"] == "done" and Path(solo["cwd"]).exists(), solo
     assert "k.txt" in sh(ws, "git", "show", "--stat", "--format=", f"podium/{solo['worktree']}"), "the retry did not start from what solo merged into"
@@ -725,7 +709,7 @@ async def test_what_a_writer_leaves_uncommitted_is_committed_when_it_finishes_or
     read-only): a plan writer's leftovers are committed when it finishes; a person's own
     writer's are committed at merge only with --commit (asked), never silently."""
     ws, client = supervised
-    path = _plan(ws, '''
+    path = write_plan(ws, '''
 title = "leaves it"
 [defaults]
 agent = "shell"
@@ -736,7 +720,7 @@ goal = "write u.txt"
 command = "printf 'u\\\\n' > u.txt"
 ''')
     await client.request("plan_run", path=str(path))
-    (task,) = (await _plan_done(client))["tasks"]
+    (task,) = (await complete(client))["tasks"]
     assert task["state"] == "done"
     log = sh(ws, "git", "log", "--format=%B", "-1", "podium/loose")
     assert "loose: write u.txt" in log and "committed by podium" in log and "u.txt" in sh(ws, "git", "show", "--stat", "--format=", "podium/loose")
@@ -751,7 +735,7 @@ command = "printf 'u\\\\n' > u.txt"
 
 async def test_a_writer_whose_worktree_could_not_be_made_does_not_run_in_place_on_retry(supervised, repo):
     ws, client = supervised
-    path = _plan(ws, '''
+    path = write_plan(ws, '''
 title = "bad base"
 [defaults]
 agent = "shell"
@@ -763,8 +747,8 @@ goal = "x"
 command = "pwd > where.txt"
 ''')
     await client.request("plan_run", path=str(path))
-    (task,) = (await _plan_done(client))["tasks"]
+    (task,) = (await complete(client))["tasks"]
     assert task["state"] == "failed" and "base 'no-such-branch' does not exist" in task["reason"], task
     await client.request("task_retry", task="w")
-    (task,) = (await _plan_done(client))["tasks"]
+    (task,) = (await complete(client))["tasks"]
     assert task["state"] == "failed" and "no-such-branch" in task["reason"] and not (ws / "where.txt").exists(), task
